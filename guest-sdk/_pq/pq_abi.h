@@ -1,0 +1,30 @@
+/* The wire between the pubfn host and its guest. guest-sdk/ABI.md is the prose description of
+ * the same contract and src/host/abi.rs is its host end; all three change together, and any
+ * incompatible change bumps PQ_ABI_VERSION (the host refuses a runtime it does not know). */
+#ifndef PQ_ABI_H
+#define PQ_ABI_H
+
+#define PQ_ABI_VERSION 1
+
+/* Operations of pq.host_call. */
+#define PQ_OP_REQUEST_HEAD   1  /* -> JSON head of the current request */
+#define PQ_OP_REQUEST_BODY   2  /* -> raw request body */
+#define PQ_OP_SCRIPT_SOURCE  3  /* -> UTF-8 source of the handler script */
+#define PQ_OP_RESPONSE_HEAD  4  /* JSON {"status", "headers"} -> nothing */
+#define PQ_OP_RESPONSE_BODY  5  /* raw body -> nothing */
+#define PQ_OP_ERROR_REPORT   6  /* JSON error report -> nothing */
+#define PQ_OP_DB             16 /* JSON database call -> JSON result */
+
+/* Status codes returned by host_call and take_result. */
+#define PQ_OK            0
+#define PQ_E_FAULT      -1 /* a pointer/length lies outside guest memory */
+#define PQ_E_TOO_LARGE  -2 /* an argument exceeds its documented limit */
+#define PQ_E_NO_OP      -3 /* unknown operation */
+#define PQ_E_INVALID    -4 /* malformed argument */
+#define PQ_E_UNAVAILABLE -5 /* the capability is not configured for this sandbox */
+#define PQ_E_NO_RESULT  -6 /* take_result without a pending result of that length */
+#define PQ_E_HOST       -7 /* the host failed; not the guest's fault */
+#define PQ_E_DENIED     -8 /* the guest may not do this */
+#define PQ_E_STATE      -9 /* call out of order (e.g. a second response) */
+
+#endif

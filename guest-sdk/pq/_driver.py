@@ -1,0 +1,148 @@
+"""The Python half of the reactor driver: python-runtime/driver.c calls these three functions.
+
+Each returns 0 on success, or 1 after telling the host why it failed (PQ_OP_ERROR_REPORT).
+"""
+
+import sys
+import traceback
+import types
+
+# Imported here so that they are part of the snapshot: every instance starts with them loaded.
+import base64  # noqa: F401
+import datetime  # noqa: F401
+import decimal  # noqa: F401
+import hashlib  # noqa: F401
+import json  # noqa: F401
+import random
+import re  # noqa: F401
+import urllib.parse  # noqa: F401
+
+from . import _abi, _request, _response
+
+SCRIPT_NAME = "handler.py"
+
+_handler = None
+_takes_request = False
+
+
+def _report(kind, message, **extra):
+    _abi.report_error({"kind": kind, "message": message, **extra})
+    return 1
+
+
+def _script_traceback(exc):
+    """The traceback trimmed to the script's own frames: the SDK's frames mean nothing to
+    the tenant and show our internals."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == SCRIPT_NAME]
+    lines = ["Traceback (most recent call last):\n"] if frames else []
+    lines += traceback.format_list(frames)
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)
+
+
+def _report_exception(exc, kind="exception"):
+    if isinstance(exc, MemoryError):
+        kind = "memory"
+    elif isinstance(exc, RecursionError):
+        kind = "recursion"
+    elif isinstance(exc, SystemExit):
+        kind = "exit"
+    try:
+        message = f"{type(exc).__name__}: {exc}"
+        trace = _script_traceback(exc)
+    except BaseException:  # a hostile __str__ or a MemoryError while formatting
+        message, trace = type(exc).__name__, ""
+    return _report(kind, message, type=type(exc).__name__, traceback=trace)
+
+
+def _compile():
+    source = _abi.script_source()
+    return compile(source, SCRIPT_NAME, "exec", dont_inherit=True)
+
+
+def _report_syntax(exc):
+    return _report("syntax", f"{type(exc).__name__}: {exc.msg}", type=type(exc).__name__,
+                   line=exc.lineno, column=exc.offset, text=(exc.text or "").rstrip("\n"))
+
+
+def _flush():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+
+
+def compile_script():
+    try:
+        _compile()
+    except SyntaxError as exc:
+        return _report_syntax(exc)
+    except BaseException as exc:
+        return _report_exception(exc)
+    return 0
+
+
+def _takes_arguments(fn):
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        bound = 1 if isinstance(fn, types.MethodType) else 0
+        return code.co_argcount - bound > 0 or bool(code.co_flags & 0x04)  # 0x04: *args
+    import inspect
+
+    try:
+        return len(inspect.signature(fn).parameters) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+def load_script():
+    global _handler, _takes_request
+    # Every instance is a copy of one snapshot: give `random` this instance's own entropy.
+    random.seed()
+    try:
+        code = _compile()
+    except SyntaxError as exc:
+        return _report_syntax(exc)
+    except BaseException as exc:
+        return _report_exception(exc)
+    module = types.ModuleType("handler")
+    module.__file__ = SCRIPT_NAME
+    module.request = _request.request
+    sys.modules["handler"] = module
+    try:
+        exec(code, module.__dict__)
+    except BaseException as exc:
+        _flush()
+        return _report_exception(exc)
+    handler = module.__dict__.get("handler")
+    if not callable(handler):
+        return _report("no_handler", "the script defines no function `handler`")
+    _handler = handler
+    _takes_request = _takes_arguments(handler)
+    _flush()
+    return 0
+
+
+def handle_request():
+    if _handler is None:
+        return _report("no_handler", "no handler is loaded")
+    try:
+        req = _request.Request(_abi.request_head(), _abi.request_body())
+        _request.set_current(req)
+        result = _handler(req.as_dict()) if _takes_request else _handler()
+        status, headers, body = _response.convert(result)
+    except _response.BadReturn as exc:
+        _flush()
+        return _report("return", str(exc))
+    except BaseException as exc:
+        _flush()
+        return _report_exception(exc)
+    finally:
+        _request.set_current(None)
+    _flush()
+    try:
+        _abi.send_response(status, headers, body)
+    except BaseException as exc:
+        return _report("return", f"the host refused the response: {exc}")
+    return 0

@@ -1,0 +1,78 @@
+"""Turns what a handler returned into (status, headers, body)."""
+
+import datetime
+import decimal
+import json
+import uuid
+
+
+class BadReturn(Exception):
+    """The handler returned something that cannot become an HTTP response."""
+
+
+def _json_default(value):
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            return str(value)
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def to_json(value):
+    try:
+        return json.dumps(value, default=_json_default, ensure_ascii=False,
+                          separators=(",", ":")).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise BadReturn(f"handler returned a value that is not JSON serializable: {exc}") from None
+    except RecursionError:
+        raise BadReturn("handler returned a value nested too deeply to encode as JSON") from None
+
+
+def _headers(value):
+    if value is None:
+        return []
+    items = value.items() if isinstance(value, dict) else value
+    try:
+        pairs = [(k, v) for k, v in items]
+    except (TypeError, ValueError):
+        raise BadReturn("response headers must be a dict or a list of (name, value) pairs") from None
+    for name, val in pairs:
+        if not isinstance(name, str) or not isinstance(val, (str, int)):
+            raise BadReturn(f"response header {name!r} must map a str to a str")
+    return [[name, str(val)] for name, val in pairs]
+
+
+def convert(result):
+    """Returns (status, headers, body) for a handler's return value."""
+    status, headers = None, []
+    if isinstance(result, tuple):
+        if not 2 <= len(result) <= 3:
+            raise BadReturn(f"handler returned a tuple of {len(result)} items; expected "
+                            "(data, status) or (data, status, headers)")
+        result, status, *rest = result
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise BadReturn(f"status must be an int from 100 to 599, not {status!r}")
+        headers = _headers(rest[0] if rest else None)
+
+    if result is None:
+        body, content_type = b"", None
+        status = 204 if status is None else status
+    elif isinstance(result, str):
+        body, content_type = result.encode("utf-8"), "text/plain; charset=utf-8"
+    elif isinstance(result, (bytes, bytearray, memoryview)):
+        body, content_type = bytes(result), "application/octet-stream"
+    elif isinstance(result, (dict, list, int, float, bool)):
+        body, content_type = to_json(result), "application/json"
+    else:
+        raise BadReturn(f"handler returned a value of type {type(result).__name__}; return a "
+                        "dict, list, str, bytes or None")
+
+    if content_type and not any(name.lower() == "content-type" for name, _ in headers):
+        headers.insert(0, ["content-type", content_type])
+    return (200 if status is None else status), headers, body

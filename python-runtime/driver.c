@@ -1,0 +1,108 @@
+/* The reactor driver: pubfn's entry points into CPython.
+ *
+ * `wizer-initialize` starts the interpreter and imports what every handler is likely to need;
+ * wasmtime-wizer snapshots the memory right after it, so each instance starts with all of that
+ * done. The host then calls pq_compile, pq_load and pq_handle, which hand over to the Python
+ * half of the driver (guest-sdk/pq/_driver.py). Exports return 0 on success, 1 when the guest
+ * reported an error through PQ_OP_ERROR_REPORT, and 2 when the driver itself is broken (for
+ * example because a handler replaced its internals). */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "../guest-sdk/_pq/pq_abi.h"
+
+PyMODINIT_FUNC PyInit__pq(void);
+
+/* Where the host preopens the runtime's lib/ directory (read-only); it must match at snapshot
+ * time and at run time. */
+#define STDLIB_DIR L"/usr/local/lib/python3.13"
+
+static PyObject *fn_compile, *fn_load, *fn_handle;
+
+static void fatal(const char *what, PyStatus status) {
+    if (PyStatus_Exception(status)) {
+        Py_ExitStatusException(status);
+    }
+    fprintf(stderr, "pubfn driver: %s failed\n", what);
+    __builtin_trap();
+}
+
+__attribute__((export_name("wizer-initialize"))) void pq_wizer_initialize(void) {
+    if (PyImport_AppendInittab("_pq", PyInit__pq) < 0) {
+        fatal("registering _pq", PyStatus_Ok());
+    }
+
+    PyPreConfig preconfig;
+    PyPreConfig_InitIsolatedConfig(&preconfig);
+    preconfig.utf8_mode = 1;
+    PyStatus status = Py_PreInitialize(&preconfig);
+    if (PyStatus_Exception(status)) {
+        fatal("Py_PreInitialize", status);
+    }
+
+    PyConfig config;
+    PyConfig_InitIsolatedConfig(&config);
+    config.site_import = 0;      /* no site-packages: the stdlib and pq are all there is */
+    config.write_bytecode = 0;   /* the stdlib is read-only and precompiled */
+    config.buffered_stdio = 0;   /* output reaches the host's bounded capture as it is written */
+    config.install_signal_handlers = 0;
+    config.pathconfig_warnings = 0;
+    config.module_search_paths_set = 1;
+    status = PyWideStringList_Append(&config.module_search_paths, STDLIB_DIR);
+    if (!PyStatus_Exception(status)) {
+        status = PyConfig_SetString(&config, &config.program_name, L"pubfn-python");
+    }
+    if (!PyStatus_Exception(status)) {
+        status = Py_InitializeFromConfig(&config);
+    }
+    PyConfig_Clear(&config);
+    if (PyStatus_Exception(status)) {
+        fatal("Py_InitializeFromConfig", status);
+    }
+
+    PyObject *driver = PyImport_ImportModule("pq._driver");
+    if (driver == NULL) {
+        PyErr_Print();
+        fatal("importing pq._driver", PyStatus_Ok());
+    }
+    fn_compile = PyObject_GetAttrString(driver, "compile_script");
+    fn_load = PyObject_GetAttrString(driver, "load_script");
+    fn_handle = PyObject_GetAttrString(driver, "handle_request");
+    Py_DECREF(driver);
+    if (fn_compile == NULL || fn_load == NULL || fn_handle == NULL) {
+        PyErr_Print();
+        fatal("finding the driver's entry points", PyStatus_Ok());
+    }
+}
+
+static int32_t call_driver(PyObject *fn) {
+    if (fn == NULL) {
+        return 2; /* not initialised: the host runs only snapshots, so this is a broken build */
+    }
+    PyObject *result = PyObject_CallNoArgs(fn);
+    if (result == NULL) {
+        PyErr_Clear();
+        return 2;
+    }
+    long code = PyLong_Check(result) ? PyLong_AsLong(result) : 2;
+    Py_DECREF(result);
+    PyErr_Clear();
+    return (code == 0 || code == 1) ? (int32_t)code : 2;
+}
+
+__attribute__((export_name("pq_abi_version"))) int32_t pq_abi_version(void) {
+    return PQ_ABI_VERSION;
+}
+
+/* Compiles the script (PQ_OP_SCRIPT_SOURCE) without running it: the deploy-time syntax check. */
+__attribute__((export_name("pq_compile"))) int32_t pq_compile(void) {
+    return call_driver(fn_compile);
+}
+
+/* Compiles and runs the script's module-level code, and finds its handler. */
+__attribute__((export_name("pq_load"))) int32_t pq_load(void) { return call_driver(fn_load); }
+
+/* Runs the loaded handler on the current request and sends its response to the host. */
+__attribute__((export_name("pq_handle"))) int32_t pq_handle(void) {
+    return call_driver(fn_handle);
+}

@@ -1,0 +1,42 @@
+//! The command line: one file per verb group.
+
+pub mod run;
+
+use clap::{Parser, Subcommand};
+
+/// pubfn: publish Python handlers as HTTP endpoints, each run in a wasmtime sandbox.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one handler script on one request, here, and print its response.
+    Run(run::RunArgs),
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn main(cli: Cli) -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PUBFN_LOG")
+                .unwrap_or_else(|_| "warn,pubfn=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("pubfn: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run::run(args).await,
+        }
+    })
+}

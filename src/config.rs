@@ -1,0 +1,23 @@
+//! Process configuration: the only place that reads environment variables.
+
+use std::path::PathBuf;
+
+/// pubfn's cache directory: `$PUBFN_CACHE_DIR`, else `$XDG_CACHE_HOME/pubfn`, else
+/// `~/.cache/pubfn` (the same rule as scripts/build-python-runtime).
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PUBFN_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".cache")
+    });
+    base.join("pubfn")
+}
+
+/// The runtime named by `$PUBFN_RUNTIME`, else the last one scripts/build-python-runtime made.
+pub fn default_runtime_dir() -> PathBuf {
+    match std::env::var_os("PUBFN_RUNTIME") {
+        Some(dir) => PathBuf::from(dir),
+        None => default_cache_dir().join("runtime").join("current"),
+    }
+}

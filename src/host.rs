@@ -1,0 +1,109 @@
+//! The host end of the guest ABI (guest-sdk/ABI.md): one [`HostState`] per store, and one
+//! file per capability. Each capability reaches only its own slice of the state; only
+//! [`abi`] touches guest memory. Nothing here knows about HTTP.
+
+pub mod abi;
+pub mod db;
+pub mod error_report;
+pub mod log;
+pub mod request;
+pub mod response;
+pub mod script;
+
+use std::sync::Arc;
+
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+pub use abi::{AbiError, Fault, add_to_linker};
+pub use error_report::GuestErrorReport;
+pub use log::OutputCapture;
+pub use request::GuestRequest;
+pub use response::{GuestResponse, ResponseLimits};
+
+/// Everything a store owns on the host side while a guest runs.
+pub struct HostState {
+    /// WASI preview 1: the read-only stdlib preopen, stdio capture, clocks and randomness.
+    pub wasi: WasiP1Ctx,
+    /// The request being handled (absent while only compiling or loading).
+    pub request: Option<Arc<GuestRequest>>,
+    /// The handler script's source.
+    pub script: Option<Arc<str>>,
+    /// What the guest answered.
+    pub response: response::ResponseSlot,
+    /// Why the guest says it failed, if it did.
+    pub error_report: Option<GuestErrorReport>,
+    /// Database access; `None` when this sandbox has no database capability.
+    pub db: db::DbSlot,
+    /// The result of the last host call, waiting for `take_result`.
+    pub pending_result: Option<Vec<u8>>,
+    /// Memory and table caps, and whether the guest ran into them.
+    pub limiter: GuestLimiter,
+}
+
+/// A [`wasmtime::ResourceLimiter`] that remembers whether a request was refused, so a
+/// `MemoryError` raised after a refusal is reported as the memory limit it is.
+#[derive(Debug, Clone)]
+pub struct GuestLimiter {
+    /// Largest linear memory allowed, in bytes.
+    pub max_memory_bytes: usize,
+    /// Largest table allowed, in elements.
+    pub max_table_elements: usize,
+    /// Set when a memory growth was refused.
+    pub memory_refused: bool,
+}
+
+impl GuestLimiter {
+    /// A limiter with the given memory cap and a table cap generous enough for CPython.
+    pub fn new(max_memory_bytes: usize) -> Self {
+        GuestLimiter { max_memory_bytes, max_table_elements: 100_000, memory_refused: false }
+    }
+}
+
+impl wasmtime::ResourceLimiter for GuestLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_memory_bytes {
+            self.memory_refused = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= self.max_table_elements)
+    }
+}
+
+impl HostState {
+    /// A state with no request, script or response yet.
+    pub fn new(wasi: WasiP1Ctx, limiter: GuestLimiter, response_limits: ResponseLimits) -> Self {
+        HostState {
+            wasi,
+            request: None,
+            script: None,
+            response: response::ResponseSlot::new(response_limits),
+            error_report: None,
+            db: db::DbSlot::default(),
+            pending_result: None,
+            limiter,
+        }
+    }
+
+    /// Clears everything one call left behind, so a warm instance starts its next call clean.
+    pub fn reset_call(&mut self) {
+        self.request = None;
+        self.response.clear();
+        self.error_report = None;
+        self.pending_result = None;
+        self.limiter.memory_refused = false;
+    }
+}

@@ -1,0 +1,38 @@
+//! The guest's account of why a call failed (`PQ_OP_ERROR_REPORT`).
+
+use serde::Deserialize;
+
+use super::AbiError;
+
+/// Largest report accepted; tracebacks beyond it are the guest's problem, not the host's.
+pub const MAX_REPORT_BYTES: usize = 256 << 10;
+
+/// Why the guest says a compile, load or handle call failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct GuestErrorReport {
+    /// `syntax`, `exception`, `memory`, `recursion`, `exit`, `return` or `no_handler`.
+    pub kind: String,
+    /// One line, e.g. `ZeroDivisionError: division by zero`.
+    pub message: String,
+    /// The exception's type name, if any.
+    #[serde(rename = "type")]
+    pub exception_type: Option<String>,
+    /// The traceback, trimmed to the script's own frames.
+    pub traceback: Option<String>,
+    /// 1-based line of a syntax error.
+    pub line: Option<u32>,
+    /// 1-based column of a syntax error.
+    pub column: Option<u32>,
+    /// The offending source line of a syntax error.
+    pub text: Option<String>,
+}
+
+/// Decodes a report, refusing oversized or malformed ones.
+pub fn decode(arg: &[u8]) -> Result<GuestErrorReport, AbiError> {
+    if arg.len() > MAX_REPORT_BYTES {
+        return Err(AbiError::new(AbiError::TOO_LARGE, "error report too large"));
+    }
+    serde_json::from_slice(arg)
+        .map_err(|e| AbiError::new(AbiError::INVALID, format!("malformed error report: {e}")))
+}

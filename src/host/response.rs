@@ -1,0 +1,172 @@
+//! The response capability: the guest sends its status, headers and body.
+
+use serde::Deserialize;
+
+use super::AbiError;
+
+/// Caps on what a guest may answer.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseLimits {
+    /// Largest body, in bytes.
+    pub max_body_bytes: usize,
+    /// Most headers.
+    pub max_headers: usize,
+    /// Largest name + value of all headers together, in bytes.
+    pub max_header_bytes: usize,
+}
+
+impl Default for ResponseLimits {
+    fn default() -> Self {
+        ResponseLimits { max_body_bytes: 8 << 20, max_headers: 64, max_header_bytes: 32 << 10 }
+    }
+}
+
+/// What the guest answered: validated, so the HTTP layer can send it as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestResponse {
+    /// HTTP status, 100..=599.
+    pub status: u16,
+    /// Header names (lower-case) and values; both valid for HTTP.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// The response slice of the host state.
+#[derive(Debug)]
+pub struct ResponseSlot {
+    limits: ResponseLimits,
+    head: Option<(u16, Vec<(String, String)>)>,
+    body: Option<Vec<u8>>,
+}
+
+impl ResponseSlot {
+    /// An empty slot enforcing `limits`.
+    pub fn new(limits: ResponseLimits) -> Self {
+        ResponseSlot { limits, head: None, body: None }
+    }
+
+    /// Forgets any response, for the next call of a warm instance.
+    pub fn clear(&mut self) {
+        self.head = None;
+        self.body = None;
+    }
+
+    /// The complete response, if the guest sent both its head and its body.
+    pub fn take(&mut self) -> Option<GuestResponse> {
+        match (self.head.take(), self.body.take()) {
+            (Some((status, headers)), Some(body)) => Some(GuestResponse { status, headers, body }),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Head {
+    status: u16,
+    headers: Vec<(String, String)>,
+}
+
+/// `PQ_OP_RESPONSE_HEAD`.
+pub fn set_head(slot: &mut ResponseSlot, arg: &[u8]) -> Result<(), AbiError> {
+    if slot.head.is_some() {
+        return Err(AbiError::new(AbiError::STATE, "the response head was already sent"));
+    }
+    let head: Head = serde_json::from_slice(arg)
+        .map_err(|e| AbiError::new(AbiError::INVALID, format!("malformed response head: {e}")))?;
+    if !(100..=599).contains(&head.status) {
+        return Err(invalid(format!("status {} is not between 100 and 599", head.status)));
+    }
+    if head.headers.len() > slot.limits.max_headers {
+        return Err(AbiError::new(
+            AbiError::TOO_LARGE,
+            format!("{} response headers; at most {}", head.headers.len(), slot.limits.max_headers),
+        ));
+    }
+    let total: usize = head.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if total > slot.limits.max_header_bytes {
+        return Err(AbiError::new(AbiError::TOO_LARGE, "response headers are too large"));
+    }
+    let mut headers = Vec::with_capacity(head.headers.len());
+    for (name, value) in head.headers {
+        if !is_token(&name) {
+            return Err(invalid(format!("{name:?} is not a valid header name")));
+        }
+        if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            return Err(invalid(format!("the value of header {name:?} holds control characters")));
+        }
+        headers.push((name.to_ascii_lowercase(), value));
+    }
+    slot.head = Some((head.status, headers));
+    Ok(())
+}
+
+/// `PQ_OP_RESPONSE_BODY`.
+pub fn set_body(slot: &mut ResponseSlot, body: Vec<u8>) -> Result<(), AbiError> {
+    if slot.body.is_some() {
+        return Err(AbiError::new(AbiError::STATE, "the response body was already sent"));
+    }
+    if body.len() > slot.limits.max_body_bytes {
+        return Err(AbiError::new(
+            AbiError::TOO_LARGE,
+            format!(
+                "response body of {} bytes is over the {}-byte limit",
+                body.len(),
+                slot.limits.max_body_bytes
+            ),
+        ));
+    }
+    slot.body = Some(body);
+    Ok(())
+}
+
+fn invalid(message: String) -> AbiError {
+    AbiError::new(AbiError::INVALID, message)
+}
+
+/// RFC 9110 `token`: the characters allowed in a header name.
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot() -> ResponseSlot {
+        ResponseSlot::new(ResponseLimits::default())
+    }
+
+    #[test]
+    fn header_injection_is_refused() {
+        let arg = br#"{"status":200,"headers":[["x-a","1\r\nset-cookie: evil"]]}"#;
+        assert_eq!(set_head(&mut slot(), arg).unwrap_err().code, AbiError::INVALID);
+        let arg = br#"{"status":200,"headers":[["bad name","1"]]}"#;
+        assert_eq!(set_head(&mut slot(), arg).unwrap_err().code, AbiError::INVALID);
+    }
+
+    #[test]
+    fn status_out_of_range_is_refused() {
+        let arg = br#"{"status":99,"headers":[]}"#;
+        assert_eq!(set_head(&mut slot(), arg).unwrap_err().code, AbiError::INVALID);
+    }
+
+    #[test]
+    fn a_second_head_is_refused() {
+        let mut slot = slot();
+        let arg = br#"{"status":200,"headers":[["Content-Type","text/plain"]]}"#;
+        set_head(&mut slot, arg).unwrap();
+        assert_eq!(set_head(&mut slot, arg).unwrap_err().code, AbiError::STATE);
+        set_body(&mut slot, b"hi".to_vec()).unwrap();
+        let response = slot.take().unwrap();
+        assert_eq!(response.headers, vec![("content-type".into(), "text/plain".into())]);
+    }
+
+    #[test]
+    fn oversized_body_is_refused() {
+        let mut slot = ResponseSlot::new(ResponseLimits { max_body_bytes: 3, ..Default::default() });
+        assert_eq!(set_body(&mut slot, vec![0; 4]).unwrap_err().code, AbiError::TOO_LARGE);
+    }
+}

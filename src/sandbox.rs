@@ -1,0 +1,310 @@
+//! The wasmtime sandbox: one engine, per-tenant interpreter snapshots, and calls into them
+//! under hard limits. Knows nothing of HTTP or Postgres; it runs a [`Call`] and returns a
+//! [`Reply`] or a [`CallError`] that says exactly what went wrong.
+
+pub mod engine;
+pub mod instance;
+pub mod limits;
+pub mod pool;
+pub mod runtime;
+pub mod snapshot;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::{Engine, Linker};
+
+pub use limits::Limits;
+pub use pool::WarmKey;
+pub use runtime::PythonRuntime;
+pub use snapshot::SnapshotSource;
+
+use crate::host::{GuestErrorReport, GuestRequest, GuestResponse, HostState};
+use instance::Instance;
+use pool::WarmPool;
+use snapshot::Snapshots;
+
+/// A failure to set the sandbox up: always the host's (or the operator's) fault.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The runtime directory is missing, broken or of another ABI version.
+    #[error("python runtime: {0}")]
+    Runtime(String),
+    /// The engine could not be built.
+    #[error("engine: {0}")]
+    Engine(String),
+    /// A snapshot could not be built, stored or compiled.
+    #[error("snapshot: {0}")]
+    Snapshot(String),
+}
+
+/// Why a call into the guest failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallErrorKind {
+    /// The script does not compile.
+    Syntax(GuestErrorReport),
+    /// Module code or the handler raised (including `sys.exit`).
+    Exception(GuestErrorReport),
+    /// The script has no callable `handler`.
+    NoHandler(String),
+    /// The handler returned something that is not a response.
+    BadReturn(String),
+    /// The guest ran past its CPU limit.
+    CpuLimit {
+        /// The limit, in milliseconds.
+        limit_ms: u64,
+    },
+    /// The call ran past its wall-clock limit.
+    WallLimit {
+        /// The limit, in milliseconds.
+        limit_ms: u64,
+    },
+    /// The guest asked for more memory than its limit.
+    MemoryLimit {
+        /// The limit, in bytes.
+        limit_bytes: usize,
+    },
+    /// The guest's stack overflowed (runaway recursion below Python's own check).
+    StackOverflow,
+    /// The guest ended its instance with `os._exit` (or WASI `proc_exit`).
+    Exited(i32),
+    /// The interpreter trapped for another reason.
+    Crashed(String),
+    /// The host failed; the guest is not to blame.
+    Host(String),
+}
+
+/// A failed call, with whatever the guest printed before it failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind:?}")]
+pub struct CallError {
+    /// What went wrong.
+    pub kind: CallErrorKind,
+    /// Captured stdout and stderr.
+    pub output: String,
+}
+
+impl CallError {
+    fn host(message: String) -> Self {
+        CallError { kind: CallErrorKind::Host(message), output: String::new() }
+    }
+}
+
+/// How instances are shared between the requests of one endpoint version.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// A fresh instance from the snapshot for every request, dropped afterwards.
+    #[default]
+    Strict,
+    /// Instances are reused by later requests of the same endpoint version.
+    Warm,
+}
+
+/// One request for a handler.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Whose snapshot to run in.
+    pub tenant: String,
+    /// The endpoint's name.
+    pub endpoint: String,
+    /// The script version (any string that changes when the script does).
+    pub version: String,
+    /// The handler's source.
+    pub script: Arc<str>,
+    /// Instance sharing.
+    pub isolation: Isolation,
+    /// Limits for this call.
+    pub limits: Limits,
+    /// The request.
+    pub request: GuestRequest,
+}
+
+/// A handler's successful answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Status, headers and body.
+    pub response: GuestResponse,
+    /// Captured stdout and stderr.
+    pub output: String,
+    /// Whether a warm instance was reused.
+    pub reused_instance: bool,
+}
+
+/// Settings of a [`Sandbox`].
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Where snapshots and compiled code are cached.
+    pub cache_dir: PathBuf,
+    /// Instances alive at once across all tenants.
+    pub max_instances: u32,
+    /// The largest memory limit any endpoint may be given, in bytes.
+    pub max_memory_bytes: usize,
+    /// Requests a warm instance serves before it is retired.
+    pub warm_max_requests: u32,
+    /// Idle warm instances kept per endpoint version.
+    pub warm_max_idle: usize,
+}
+
+impl SandboxConfig {
+    /// Defaults, caching under `cache_dir`.
+    pub fn new(cache_dir: PathBuf) -> Self {
+        SandboxConfig {
+            cache_dir,
+            max_instances: 256,
+            max_memory_bytes: 1 << 30,
+            warm_max_requests: 1_000,
+            warm_max_idle: 4,
+        }
+    }
+}
+
+/// The sandbox: process-wide engine state plus per-tenant snapshots.
+pub struct Sandbox {
+    engine: Engine,
+    runtime: Arc<PythonRuntime>,
+    snapshots: Snapshots,
+    warm: WarmPool,
+    slots: Arc<Semaphore>,
+    config: SandboxConfig,
+    _ticker: engine::EpochTicker,
+}
+
+impl Sandbox {
+    /// Builds the engine and linker for `runtime`.
+    pub fn new(runtime: PythonRuntime, config: SandboxConfig) -> Result<Self, SandboxError> {
+        let settings = engine::EngineSettings {
+            max_instances: config.max_instances,
+            max_memory_bytes: config.max_memory_bytes,
+        };
+        let engine = engine::build(&settings, &config.cache_dir)?;
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut HostState| &mut state.wasi)
+            .map_err(|e| SandboxError::Engine(format!("linking WASI: {e:#}")))?;
+        crate::host::add_to_linker(&mut linker)
+            .map_err(|e| SandboxError::Engine(format!("linking pq: {e:#}")))?;
+        let runtime = Arc::new(runtime);
+        let snapshots = Snapshots::new(engine.clone(), Arc::new(linker), runtime.clone(), &config.cache_dir);
+        let ticker = engine::EpochTicker::start(&engine)
+            .map_err(|e| SandboxError::Engine(format!("starting the epoch ticker: {e}")))?;
+        Ok(Sandbox {
+            slots: Arc::new(Semaphore::new(config.max_instances as usize)),
+            warm: WarmPool::new(config.warm_max_idle),
+            engine,
+            runtime,
+            snapshots,
+            config,
+            _ticker: ticker,
+        })
+    }
+
+    /// The engine, for benchmarks and diagnostics.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Loads (or builds) `tenant`'s snapshot ahead of its first request.
+    pub async fn prepare_tenant(&self, tenant: &str) -> Result<SnapshotSource, SandboxError> {
+        Ok(self.snapshots.for_tenant(tenant).await?.1)
+    }
+
+    /// Drops everything held for `tenant`: its snapshot and idle warm instances.
+    pub async fn forget_tenant(&self, tenant: &str) {
+        self.warm.forget_tenant(tenant);
+        self.snapshots.forget(tenant).await;
+    }
+
+    /// Number of idle warm instances.
+    pub fn idle_warm_instances(&self) -> usize {
+        self.warm.idle_count()
+    }
+
+    /// Compiles `script` in `tenant`'s sandbox without running it: the deploy-time check.
+    pub async fn check_script(&self, tenant: &str, script: Arc<str>, limits: &Limits) -> Result<(), CallError> {
+        let deadline = Instant::now() + limits.wall_time();
+        let mut instance = self.instantiate(tenant, script, limits).await?;
+        instance.compile(limits, deadline).await
+    }
+
+    /// Runs one request through its endpoint's handler.
+    pub async fn handle(&self, call: Call) -> Result<Reply, CallError> {
+        let deadline = Instant::now() + call.limits.wall_time();
+        let key = WarmKey { tenant: call.tenant.clone(), endpoint: call.endpoint, version: call.version };
+        let warm = call.isolation == Isolation::Warm;
+        let (mut instance, reused) = match warm.then(|| self.warm.take(&key)).flatten() {
+            Some(instance) => (instance, true),
+            None => {
+                let mut instance = self.instantiate(&call.tenant, call.script, &call.limits).await?;
+                instance.load(&call.limits, deadline).await?;
+                (instance, false)
+            }
+        };
+        let state = instance.store.data_mut();
+        state.reset_call();
+        state.request = Some(Arc::new(call.request));
+        instance.handle(&call.limits, deadline).await?;
+        let response = instance.store.data_mut().response.take().ok_or_else(|| {
+            CallError::host("the driver finished without sending a response".into())
+        })?;
+        let output = instance.output.take();
+        // Any failure above returned early and dropped the instance: only a clean one is kept.
+        if warm && instance.served < self.config.warm_max_requests {
+            instance.store.data_mut().reset_call();
+            self.warm.put(key, instance);
+        }
+        Ok(Reply { response, output, reused_instance: reused })
+    }
+
+    async fn instantiate(&self, tenant: &str, script: Arc<str>, limits: &Limits) -> Result<Instance, CallError> {
+        if limits.memory_bytes > self.config.max_memory_bytes {
+            return Err(CallError::host(format!(
+                "memory limit {} exceeds the sandbox's maximum {}",
+                limits.memory_bytes, self.config.max_memory_bytes
+            )));
+        }
+        let (pre, _) = self.snapshots.for_tenant(tenant).await.map_err(|e| CallError::host(e.to_string()))?;
+        let slot = self.acquire_slot().await?;
+        Instance::new(&pre, &self.runtime, limits, script, slot).await
+    }
+
+    /// An engine instance slot: idle warm instances give theirs up before a request waits.
+    async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, CallError> {
+        loop {
+            match self.slots.clone().try_acquire_owned() {
+                Ok(permit) => return Ok(permit),
+                Err(_) if self.warm.evict_one() => continue,
+                Err(_) => break,
+            }
+        }
+        self.slots.clone().acquire_owned().await.map_err(|_| CallError::host("sandbox is shutting down".into()))
+    }
+}
+
+impl std::fmt::Display for CallErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallErrorKind::Syntax(report) => {
+                write!(f, "syntax error at line {}", report.line.unwrap_or(0))?;
+                write!(f, ", column {}: {}", report.column.unwrap_or(0), report.message)
+            }
+            CallErrorKind::Exception(report) => match &report.traceback {
+                Some(traceback) if !traceback.is_empty() => write!(f, "{}", traceback.trim_end()),
+                _ => write!(f, "{}", report.message),
+            },
+            CallErrorKind::NoHandler(message) => write!(f, "{message}"),
+            CallErrorKind::BadReturn(message) => write!(f, "bad handler return: {message}"),
+            CallErrorKind::CpuLimit { limit_ms } => write!(f, "CPU time limit of {limit_ms} ms exceeded"),
+            CallErrorKind::WallLimit { limit_ms } => write!(f, "time limit of {limit_ms} ms exceeded"),
+            CallErrorKind::MemoryLimit { limit_bytes } => {
+                write!(f, "memory limit of {} MiB exceeded", limit_bytes >> 20)
+            }
+            CallErrorKind::StackOverflow => write!(f, "stack overflow (recursion too deep)"),
+            CallErrorKind::Exited(code) => write!(f, "the handler ended its interpreter (exit code {code})"),
+            CallErrorKind::Crashed(message) => write!(f, "the interpreter crashed: {message}"),
+            CallErrorKind::Host(message) => write!(f, "internal error: {message}"),
+        }
+    }
+}

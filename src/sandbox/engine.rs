@@ -1,0 +1,104 @@
+//! The one wasmtime [`Engine`] of the process, and the epoch ticker that drives deadlines.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, OptLevel,
+    PoolingAllocationConfig,
+};
+
+use super::SandboxError;
+
+/// How often the epoch advances. Deadlines are counted in these ticks, so this is the
+/// granularity of the CPU limit, and a busy guest yields to the executor once per tick.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Wasm stack for CPython: its recursion runs deep in C before Python's own limit stops it.
+const MAX_WASM_STACK: usize = 8 << 20;
+
+/// Settings that shape the engine.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Instances alive at once across all tenants (pool slots).
+    pub max_instances: u32,
+    /// Largest linear memory of one instance, in bytes.
+    pub max_memory_bytes: usize,
+}
+
+/// Builds the engine: pooling allocator, copy-on-write memory images, epoch interruption,
+/// async host calls, and wasmtime's on-disk cache of compiled code under `cache_dir`.
+pub fn build(settings: &EngineSettings, cache_dir: &Path) -> Result<Engine, SandboxError> {
+    let mut pool = PoolingAllocationConfig::new();
+    // One slot per live instance; a request beyond this waits for a slot rather than
+    // failing inside wasmtime (the caller bounds concurrency below this number).
+    pool.total_core_instances(settings.max_instances);
+    pool.total_memories(settings.max_instances);
+    pool.total_tables(settings.max_instances);
+    pool.total_stacks(settings.max_instances);
+    // The slot is sized to the memory limit, so a guest can never map more than that.
+    pool.max_memory_size(settings.max_memory_bytes);
+    // Keep up to 1 MiB of touched memory per slot resident after an instance ends: resetting
+    // it with memset is cheaper than unmapping and faulting the pages in again.
+    pool.linear_memory_keep_resident(1 << 20);
+    pool.table_keep_resident(1 << 20);
+
+    let mut config = Config::new();
+    config
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        // Instances start from the snapshot's memory image by mapping it copy-on-write,
+        // which is what makes a fresh instance per request cost microseconds.
+        .memory_init_cow(true)
+        // Deadlines without fuel's per-instruction cost: the guest checks an epoch counter.
+        .epoch_interruption(true)
+        .max_wasm_stack(MAX_WASM_STACK)
+        // Host calls run on a separate fiber stack that must hold the whole wasm stack plus
+        // the host functions' own frames.
+        .async_stack_size(MAX_WASM_STACK + (2 << 20))
+        .cranelift_opt_level(OptLevel::Speed);
+
+    let mut cache = CacheConfig::new();
+    cache.with_directory(cache_dir.join("wasmtime"));
+    let cache = Cache::new(cache).map_err(|e| SandboxError::Engine(format!("cache: {e:#}")))?;
+    config.cache(Some(cache));
+
+    Engine::new(&config).map_err(|e| SandboxError::Engine(format!("{e:#}")))
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    /// Starts the ticker thread.
+    pub fn start(engine: &Engine) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (engine, flag) = (engine.weak(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("pubfn-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })?;
+        Ok(EpochTicker { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

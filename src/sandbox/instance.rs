@@ -1,0 +1,153 @@
+//! One guest instance: a `Store` with its `HostState`, and the calls into the driver's exports.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::OwnedSemaphorePermit;
+use wasmtime::{InstancePre, Store, Trap, TypedFunc};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+use super::limits::{CpuMeter, Limits};
+use super::runtime::{GUEST_LIB_DIR, PythonRuntime};
+use super::{CallError, CallErrorKind, SandboxError};
+use crate::host::{GuestLimiter, HostState, OutputCapture, ResponseLimits};
+
+/// The host state of a new store: read-only stdlib, captured stdio, and nothing else.
+pub(crate) fn new_host_state(
+    runtime: &PythonRuntime,
+    memory_bytes: usize,
+    output: &OutputCapture,
+    response_limits: ResponseLimits,
+) -> Result<HostState, SandboxError> {
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(output.clone()).stderr(output.clone());
+    // The stdlib is small local files read at import time: reading them inline is far cheaper
+    // than a hop to the blocking thread pool for every read.
+    wasi.allow_blocking_current_thread(true);
+    // The same preopen, in the same order, as when the snapshot was taken: wasi-libc inside
+    // the snapshot already holds this descriptor in its preopen table.
+    wasi.preopened_dir(&runtime.lib_dir, GUEST_LIB_DIR, FsPerms::ReadOnly)
+        .map_err(|e| SandboxError::Runtime(format!("opening {}: {e}", runtime.lib_dir.display())))?;
+    Ok(HostState::new(wasi.build_p1(), GuestLimiter::new(memory_bytes), response_limits))
+}
+
+/// A live instance and the exports the host calls.
+pub(crate) struct Instance {
+    pub store: Store<HostState>,
+    load: TypedFunc<(), i32>,
+    handle: TypedFunc<(), i32>,
+    compile: TypedFunc<(), i32>,
+    pub output: OutputCapture,
+    meter: CpuMeter,
+    /// Calls served, for warm instances' retirement.
+    pub served: u32,
+    /// Holds one of the engine's instance slots for as long as this instance lives.
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Instance {
+    /// Instantiates `pre` for a script under `limits`.
+    pub async fn new(
+        pre: &InstancePre<HostState>,
+        runtime: &PythonRuntime,
+        limits: &Limits,
+        script: Arc<str>,
+        slot: OwnedSemaphorePermit,
+    ) -> Result<Self, CallError> {
+        let output = OutputCapture::new(limits.output_bytes);
+        let response_limits =
+            ResponseLimits { max_body_bytes: limits.response_body_bytes, ..Default::default() };
+        let mut state = new_host_state(runtime, limits.memory_bytes, &output, response_limits)
+            .map_err(|e| CallError::host(e.to_string()))?;
+        state.script = Some(script);
+        let mut store = Store::new(pre.module().engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(u64::MAX / 2);
+        let instance = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| CallError::host(format!("instantiating the interpreter: {e:#}")))?;
+        let func = |store: &mut Store<HostState>, name: &str| {
+            instance
+                .get_typed_func::<(), i32>(store, name)
+                .map_err(|e| CallError::host(format!("runtime lacks export {name}: {e:#}")))
+        };
+        Ok(Instance {
+            load: func(&mut store, "pq_load")?,
+            handle: func(&mut store, "pq_handle")?,
+            compile: func(&mut store, "pq_compile")?,
+            store,
+            output,
+            meter: CpuMeter::default(),
+            served: 0,
+            _slot: slot,
+        })
+    }
+
+    /// `pq_compile`: checks the script's syntax without running it.
+    pub async fn compile(&mut self, limits: &Limits, deadline: Instant) -> Result<(), CallError> {
+        let func = self.compile.clone();
+        self.call(func, limits, deadline).await
+    }
+
+    /// `pq_load`: runs the script's module-level code and finds its handler.
+    pub async fn load(&mut self, limits: &Limits, deadline: Instant) -> Result<(), CallError> {
+        let func = self.load.clone();
+        self.call(func, limits, deadline).await
+    }
+
+    /// `pq_handle`: runs the handler on the request already placed in the host state.
+    pub async fn handle(&mut self, limits: &Limits, deadline: Instant) -> Result<(), CallError> {
+        let func = self.handle.clone();
+        self.served += 1;
+        self.call(func, limits, deadline).await
+    }
+
+    async fn call(
+        &mut self,
+        func: TypedFunc<(), i32>,
+        limits: &Limits,
+        deadline: Instant,
+    ) -> Result<(), CallError> {
+        self.meter.arm(&mut self.store, limits.cpu_time());
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let outcome = tokio::time::timeout(remaining, func.call_async(&mut self.store, ())).await;
+        let kind = match outcome {
+            Err(_elapsed) => CallErrorKind::WallLimit { limit_ms: limits.wall_ms },
+            Ok(Ok(0)) => return Ok(()),
+            Ok(Ok(1)) => self.reported_error(limits),
+            Ok(Ok(code)) => CallErrorKind::Crashed(format!("the driver failed (code {code})")),
+            Ok(Err(trap)) => self.classify_trap(trap, limits),
+        };
+        Err(CallError { kind, output: self.output.take() })
+    }
+
+    fn reported_error(&mut self, limits: &Limits) -> CallErrorKind {
+        let state = self.store.data_mut();
+        let report = state.error_report.take().unwrap_or_default();
+        if state.limiter.memory_refused && report.kind == "memory" {
+            return CallErrorKind::MemoryLimit { limit_bytes: limits.memory_bytes };
+        }
+        match report.kind.as_str() {
+            "syntax" => CallErrorKind::Syntax(report),
+            "return" => CallErrorKind::BadReturn(report.message),
+            "no_handler" => CallErrorKind::NoHandler(report.message),
+            _ => CallErrorKind::Exception(report),
+        }
+    }
+
+    fn classify_trap(&mut self, error: wasmtime::Error, limits: &Limits) -> CallErrorKind {
+        if let Some(exit) = error.downcast_ref::<I32Exit>() {
+            return CallErrorKind::Exited(exit.0);
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => CallErrorKind::CpuLimit { limit_ms: limits.cpu_ms },
+            Some(Trap::StackOverflow) => CallErrorKind::StackOverflow,
+            _ if self.store.data().limiter.memory_refused => {
+                CallErrorKind::MemoryLimit { limit_bytes: limits.memory_bytes }
+            }
+            Some(trap) => CallErrorKind::Crashed(format!("the interpreter trapped: {trap}")),
+            None => CallErrorKind::Crashed(format!("{error:#}")),
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The Python runtime built by `scripts/build-python-runtime`: the reactor interpreter, its
+//! read-only stdlib, and a manifest naming the ABI version they speak.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::SandboxError;
+use crate::host::abi::ABI_VERSION;
+
+/// Where the guest finds its stdlib. The host preopens the runtime's `lib/` here, at snapshot
+/// time and at run time alike (see python-runtime/driver.c, `STDLIB_DIR`).
+pub const GUEST_LIB_DIR: &str = "/usr/local/lib";
+
+#[derive(Debug, Deserialize)]
+struct Manifest {
+    abi_version: i32,
+    python: String,
+    wasm: String,
+    stdlib: String,
+}
+
+/// A runtime directory, checked and loaded.
+#[derive(Debug, Clone)]
+pub struct PythonRuntime {
+    /// The directory itself.
+    pub dir: PathBuf,
+    /// The reactor interpreter (not yet pre-initialised).
+    pub wasm: Vec<u8>,
+    /// Host directory holding `python3.13/`, preopened read-only as [`GUEST_LIB_DIR`].
+    pub lib_dir: PathBuf,
+    /// CPython version, e.g. `3.13.5`.
+    pub python_version: String,
+    /// Hex SHA-256 of the interpreter and the manifest: names this runtime in caches.
+    pub id: String,
+}
+
+impl PythonRuntime {
+    /// Loads the runtime in `dir`, refusing one whose ABI version this host does not speak.
+    pub fn load(dir: &Path) -> Result<Self, SandboxError> {
+        let missing = |what: &str, e: std::io::Error| {
+            SandboxError::Runtime(format!(
+                "{what} in {}: {e} (build it with scripts/build-python-runtime)",
+                dir.display()
+            ))
+        };
+        let manifest_bytes =
+            std::fs::read(dir.join("manifest.json")).map_err(|e| missing("manifest.json", e))?;
+        let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+            .map_err(|e| SandboxError::Runtime(format!("bad manifest.json: {e}")))?;
+        if manifest.abi_version != ABI_VERSION {
+            return Err(SandboxError::Runtime(format!(
+                "runtime speaks ABI version {}, this host speaks {ABI_VERSION}; rebuild it with \
+                 scripts/build-python-runtime",
+                manifest.abi_version
+            )));
+        }
+        let wasm = std::fs::read(dir.join(&manifest.wasm)).map_err(|e| missing("interpreter", e))?;
+        let lib_dir = dir.join(&manifest.stdlib);
+        if !lib_dir.join("python3.13").is_dir() {
+            return Err(SandboxError::Runtime(format!("no stdlib in {}", lib_dir.display())));
+        }
+        let id = hex::encode(Sha256::new().chain_update(&wasm).chain_update(&manifest_bytes).finalize());
+        Ok(PythonRuntime { dir: dir.to_path_buf(), wasm, lib_dir, python_version: manifest.python, id })
+    }
+}

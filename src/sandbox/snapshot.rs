@@ -1,0 +1,164 @@
+//! Pre-initialised interpreters, one per tenant.
+//!
+//! wasmtime-wizer runs the driver's `wizer-initialize` (CPython start-up plus the common
+//! imports) and snapshots the memory. Every instance of a snapshot shares what it captured,
+//! including CPython's str hash secret, so each tenant gets a snapshot of its own: a tenant
+//! that learns its secret can craft hash floods only against itself. The snapshot module is
+//! kept on disk, and its compiled code in wasmtime's cache, so a restart neither re-runs Wizer
+//! nor recompiles.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+use wasmtime::{Engine, InstancePre, Linker, Module, Store};
+use wasmtime_wizer::{WasmtimeWizer, Wizer};
+
+use super::SandboxError;
+use super::instance::new_host_state;
+use super::runtime::PythonRuntime;
+use crate::host::HostState;
+
+/// Epoch ticks the one-off initialisation may run (CPython start-up takes well under 1 s).
+const INIT_DEADLINE_TICKS: u64 = 60 * 100;
+
+/// Memory the initialisation may use.
+const INIT_MEMORY_BYTES: usize = 256 << 20;
+
+/// Where a snapshot came from, for tests and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotSource {
+    /// Already loaded in this process.
+    Memory,
+    /// Read from the on-disk cache.
+    Disk,
+    /// Made now by running Wizer.
+    Built,
+}
+
+/// The per-tenant snapshots of one runtime.
+pub struct Snapshots {
+    engine: Engine,
+    linker: Arc<Linker<HostState>>,
+    runtime: Arc<PythonRuntime>,
+    dir: PathBuf,
+    loaded: Mutex<HashMap<String, Arc<InstancePre<HostState>>>>,
+    /// Builds are serialised: each compiles with every core, so two at once only thrash.
+    build_lock: tokio::sync::Mutex<()>,
+}
+
+impl Snapshots {
+    /// Snapshots of `runtime`, cached under `cache_dir`.
+    pub fn new(
+        engine: Engine,
+        linker: Arc<Linker<HostState>>,
+        runtime: Arc<PythonRuntime>,
+        cache_dir: &std::path::Path,
+    ) -> Self {
+        let dir = cache_dir.join("snapshots").join(&runtime.id[..16]);
+        Snapshots { engine, linker, runtime, dir, loaded: Mutex::default(), build_lock: Default::default() }
+    }
+
+    /// The ready-to-instantiate snapshot of `tenant`, loading or building it as needed.
+    pub async fn for_tenant(
+        &self,
+        tenant: &str,
+    ) -> Result<(Arc<InstancePre<HostState>>, SnapshotSource), SandboxError> {
+        if let Some(pre) = self.lock_loaded().get(tenant) {
+            return Ok((pre.clone(), SnapshotSource::Memory));
+        }
+        let _guard = self.build_lock.lock().await;
+        if let Some(pre) = self.lock_loaded().get(tenant) {
+            return Ok((pre.clone(), SnapshotSource::Memory));
+        }
+        let path = self.dir.join(format!("{}.wasm", tenant_file_key(tenant)));
+        let (wasm, source) = match tokio::fs::read(&path).await {
+            Ok(wasm) => (wasm, SnapshotSource::Disk),
+            Err(_) => {
+                let wasm = self.build(tenant).await?;
+                write_atomically(&path, &wasm).await?;
+                (wasm, SnapshotSource::Built)
+            }
+        };
+        let pre = Arc::new(self.compile(wasm).await?);
+        self.lock_loaded().insert(tenant.to_string(), pre.clone());
+        Ok((pre, source))
+    }
+
+    /// Forgets a tenant's snapshot in memory and on disk (a deleted tenant, or a new secret).
+    pub async fn forget(&self, tenant: &str) {
+        self.lock_loaded().remove(tenant);
+        let _ = tokio::fs::remove_file(self.dir.join(format!("{}.wasm", tenant_file_key(tenant))))
+            .await;
+    }
+
+    fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<InstancePre<HostState>>>> {
+        self.loaded.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn compile(&self, wasm: Vec<u8>) -> Result<InstancePre<HostState>, SandboxError> {
+        let (engine, linker) = (self.engine.clone(), self.linker.clone());
+        // Compiling (or loading compiled code from wasmtime's cache) is blocking CPU work.
+        tokio::task::spawn_blocking(move || {
+            let module = Module::new(&engine, &wasm)?;
+            linker.instantiate_pre(&module)
+        })
+        .await
+        .map_err(|e| SandboxError::Snapshot(format!("compile task failed: {e}")))?
+        .map_err(|e| SandboxError::Snapshot(format!("compiling the snapshot: {e:#}")))
+    }
+
+    async fn build(&self, tenant: &str) -> Result<Vec<u8>, SandboxError> {
+        tracing::info!(tenant, "building a pre-initialised interpreter snapshot");
+        let err = |what: &str, e: wasmtime::Error| SandboxError::Snapshot(format!("{what}: {e:#}"));
+        let wizer = Wizer::new();
+        let (cx, instrumented) = wizer.instrument(&self.runtime.wasm).map_err(|e| err("instrument", e))?;
+        let engine = self.engine.clone();
+        let module = tokio::task::spawn_blocking(move || Module::new(&engine, &instrumented))
+            .await
+            .map_err(|e| SandboxError::Snapshot(format!("compile task failed: {e}")))?
+            .map_err(|e| err("compiling the instrumented interpreter", e))?;
+
+        let output = crate::host::OutputCapture::new(64 << 10);
+        let state = new_host_state(&self.runtime, INIT_MEMORY_BYTES, &output, Default::default())?;
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(INIT_DEADLINE_TICKS);
+        let instance = self
+            .linker
+            .instantiate_async(&mut store, &module)
+            .await
+            .map_err(|e| err("instantiating the interpreter", e))?;
+        // The reactor's own constructors first, then CPython start-up: what Wizer::run does.
+        for name in ["_initialize", wizer.get_init_func()] {
+            let init = instance
+                .get_typed_func::<(), ()>(&mut store, name)
+                .map_err(|e| err(&format!("finding export {name}"), e))?;
+            init.call_async(&mut store, ()).await.map_err(|e| {
+                SandboxError::Snapshot(format!(
+                    "{name} failed: {e:#}; interpreter output: {}",
+                    output.take()
+                ))
+            })?;
+        }
+        wizer
+            .snapshot(&cx, &mut WasmtimeWizer { store: &mut store, instance })
+            .await
+            .map_err(|e| err("snapshot", e))
+    }
+}
+
+/// Tenant names never reach the filesystem as they are.
+fn tenant_file_key(tenant: &str) -> String {
+    hex::encode(&Sha256::digest(tenant.as_bytes())[..16])
+}
+
+async fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), SandboxError> {
+    let io = |e: std::io::Error| SandboxError::Snapshot(format!("writing {}: {e}", path.display()));
+    let dir = path.parent().expect("snapshot paths have a parent");
+    tokio::fs::create_dir_all(dir).await.map_err(io)?;
+    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
+    tokio::fs::write(&tmp, bytes).await.map_err(io)?;
+    tokio::fs::rename(&tmp, path).await.map_err(io)
+}
