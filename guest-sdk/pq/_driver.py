@@ -3,6 +3,8 @@
 Each returns 0 on success, or 1 after telling the host why it failed (PQ_OP_ERROR_REPORT).
 """
 
+import collections
+import linecache
 import sys
 import traceback
 import types
@@ -30,12 +32,26 @@ def _report(kind, message, **extra):
     return 1
 
 
+# Frames kept in a reported traceback: runaway recursion makes millions of them.
+MAX_TRACEBACK_FRAMES = 40
+
+
 def _script_traceback(exc):
-    """The traceback trimmed to the script's own frames: the SDK's frames mean nothing to
-    the tenant and show our internals."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == SCRIPT_NAME]
+    """The traceback trimmed to the script's own frames (the SDK's frames mean nothing to the
+    tenant and show our internals), and to the innermost MAX_TRACEBACK_FRAMES of those."""
+    frames = collections.deque(maxlen=MAX_TRACEBACK_FRAMES)
+    total = 0
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == SCRIPT_NAME:
+            total += 1
+            frames.append(traceback.FrameSummary(SCRIPT_NAME, tb.tb_lineno, code.co_name))
+        tb = tb.tb_next
     lines = ["Traceback (most recent call last):\n"] if frames else []
-    lines += traceback.format_list(frames)
+    if total > len(frames):
+        lines.append(f"  [{total - len(frames)} earlier frames omitted]\n")
+    lines += traceback.format_list(list(frames))
     lines += traceback.format_exception_only(type(exc), exc)
     return "".join(lines)
 
@@ -57,6 +73,8 @@ def _report_exception(exc, kind="exception"):
 
 def _compile():
     source = _abi.script_source()
+    # Lets tracebacks quote the script's lines although it is not a file.
+    linecache.cache[SCRIPT_NAME] = (len(source), None, source.splitlines(True), SCRIPT_NAME)
     return compile(source, SCRIPT_NAME, "exec", dont_inherit=True)
 
 

@@ -125,7 +125,9 @@ impl Instance {
     fn reported_error(&mut self, limits: &Limits) -> CallErrorKind {
         let state = self.store.data_mut();
         let report = state.error_report.take().unwrap_or_default();
-        if state.limiter.memory_refused && report.kind == "memory" {
+        // Once a growth was refused, whatever failed next (MemoryError, or the SystemError
+        // CPython raises when it cannot allocate a frame) failed for want of memory.
+        if state.limiter.memory_refused {
             return CallErrorKind::MemoryLimit { limit_bytes: limits.memory_bytes };
         }
         match report.kind.as_str() {

@@ -32,7 +32,8 @@ pub struct PythonRuntime {
     pub lib_dir: PathBuf,
     /// CPython version, e.g. `3.13.5`.
     pub python_version: String,
-    /// Hex SHA-256 of the interpreter and the manifest: names this runtime in caches.
+    /// Hex SHA-256 of the interpreter and the manifest, whose `build_id` is the hash of every
+    /// input of the build (stdlib and SDK included): names this runtime in caches.
     pub id: String,
 }
 
