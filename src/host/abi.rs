@@ -167,6 +167,19 @@ async fn dispatch(state: &mut HostState, op: i32, arg: Vec<u8>) -> Result<Vec<u8
     }
 }
 
+/// Decodes a guest's JSON argument, which must be an object (serde would also take an array
+/// for a struct; the ABI does not).
+pub fn decode_object<T: serde::de::DeserializeOwned>(arg: &[u8], what: &str) -> Result<T, AbiError> {
+    let malformed = |e: String| AbiError::new(AbiError::INVALID, format!("malformed {what}: {e}"));
+    match serde_json::from_slice::<serde_json::Value>(arg) {
+        Ok(value @ serde_json::Value::Object(_)) => {
+            serde_json::from_value(value).map_err(|e| malformed(e.to_string()))
+        }
+        Ok(_) => Err(malformed("expected a JSON object".into())),
+        Err(e) => Err(malformed(e.to_string())),
+    }
+}
+
 fn guest_memory(caller: &mut Caller<'_, HostState>) -> Option<Memory> {
     match caller.get_export("memory") {
         Some(Extern::Memory(memory)) => Some(memory),

@@ -12,8 +12,7 @@ pub struct DbSlot {
 /// `PQ_OP_DB`: a JSON database call.
 pub async fn call(_slot: &mut DbSlot, arg: &[u8]) -> Result<Vec<u8>, AbiError> {
     // Validate the payload even though no database exists, so garbage is reported as garbage.
-    serde_json::from_slice::<serde_json::Value>(arg)
-        .map_err(|e| AbiError::new(AbiError::INVALID, format!("malformed database call: {e}")))?;
+    super::abi::decode_object::<serde_json::Map<String, serde_json::Value>>(arg, "database call")?;
     Err(AbiError::new(
         AbiError::UNAVAILABLE,
         "no database configured: pq.dbconnect needs a tenant database (not available in this sandbox)",

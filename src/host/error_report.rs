@@ -33,6 +33,5 @@ pub fn decode(arg: &[u8]) -> Result<GuestErrorReport, AbiError> {
     if arg.len() > MAX_REPORT_BYTES {
         return Err(AbiError::new(AbiError::TOO_LARGE, "error report too large"));
     }
-    serde_json::from_slice(arg)
-        .map_err(|e| AbiError::new(AbiError::INVALID, format!("malformed error report: {e}")))
+    super::abi::decode_object(arg, "error report")
 }

@@ -73,8 +73,7 @@ pub fn set_head(slot: &mut ResponseSlot, arg: &[u8]) -> Result<(), AbiError> {
     if slot.head.is_some() {
         return Err(AbiError::new(AbiError::STATE, "the response head was already sent"));
     }
-    let head: Head = serde_json::from_slice(arg)
-        .map_err(|e| AbiError::new(AbiError::INVALID, format!("malformed response head: {e}")))?;
+    let head: Head = super::abi::decode_object(arg, "response head")?;
     if !(100..=599).contains(&head.status) {
         return Err(invalid(format!("status {} is not between 100 and 599", head.status)));
     }
@@ -168,5 +167,16 @@ mod tests {
     fn oversized_body_is_refused() {
         let mut slot = ResponseSlot::new(ResponseLimits { max_body_bytes: 3, ..Default::default() });
         assert_eq!(set_body(&mut slot, vec![0; 4]).unwrap_err().code, AbiError::TOO_LARGE);
+    }
+}
+
+#[cfg(test)]
+mod head_tests {
+    use super::*;
+
+    #[test]
+    fn head_without_headers_is_refused() {
+        let mut slot = ResponseSlot::new(ResponseLimits::default());
+        assert_eq!(set_head(&mut slot, br#"{"status": 200}"#).unwrap_err().code, AbiError::INVALID);
     }
 }
