@@ -6,20 +6,25 @@ import _pq
 
 from .errors import DatabaseError, HostError, PqError
 
+# Bound once, at snapshot time, so a handler patching json cannot break the wire.
+_dumps, _loads = json.dumps, json.loads
+_call = _pq.call
+_HostErrorRaw = _pq.HostError
+
 
 def call(op, data=b""):
     """Runs host operation `op`, mapping a failure to the SDK's exception for it."""
     try:
-        return _pq.call(op, data)
-    except _pq.HostError as exc:
+        return _call(op, data)
+    except _HostErrorRaw as exc:
         code, message = exc.args
         raise HostError(code, message) from None
 
 
 def call_json(op, value):
     """Sends `value` as JSON and decodes a JSON result (None for an empty one)."""
-    raw = call(op, json.dumps(value, separators=(",", ":")).encode())
-    return json.loads(raw) if raw else None
+    raw = call(op, _dumps(value, separators=(",", ":")).encode())
+    return _loads(raw) if raw else None
 
 
 def db_call(request):
@@ -31,7 +36,7 @@ def db_call(request):
 
 
 def request_head():
-    return json.loads(call(_pq.PQ_OP_REQUEST_HEAD))
+    return _loads(call(_pq.PQ_OP_REQUEST_HEAD))
 
 
 def request_body():

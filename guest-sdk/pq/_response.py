@@ -6,6 +6,11 @@ import json
 import uuid
 
 
+# Bound once, at snapshot time: a handler that monkey-patches json must not change how the
+# SDK encodes its own responses.
+_dumps = json.dumps
+
+
 class BadReturn(Exception):
     """The handler returned something that cannot become an HTTP response."""
 
@@ -26,7 +31,7 @@ def _json_default(value):
 
 def to_json(value):
     try:
-        return json.dumps(value, default=_json_default, ensure_ascii=False,
+        return _dumps(value, default=_json_default, ensure_ascii=False,
                           separators=(",", ":")).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise BadReturn(f"handler returned a value that is not JSON serializable: {exc}") from None
