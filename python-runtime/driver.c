@@ -13,11 +13,73 @@
 
 PyMODINIT_FUNC PyInit__pq(void);
 
+/* CPython internals used once, at snapshot time (see immortalize_snapshot). */
+extern void _Py_SetImmortal(PyObject *op);
+
 /* Where the host preopens the runtime's lib/ directory (read-only); it must match at snapshot
  * time and at run time. */
 #define STDLIB_DIR L"/usr/local/lib/python3.13"
 
 static PyObject *fn_compile, *fn_load, *fn_handle;
+
+/* An explicit stack for immortalize_snapshot's walk: object graphs are deeper than the C stack. */
+static PyObject **walk_stack;
+static size_t walk_len, walk_cap;
+
+static int walk_push(PyObject *op, void *unused) {
+    (void)unused;
+    if (op == NULL || _Py_IsImmortal(op)) {
+        return 0;
+    }
+    _Py_SetImmortal(op); /* marks it first, so it is pushed once */
+    if (walk_len == walk_cap) {
+        size_t cap = walk_cap ? walk_cap * 2 : 4096;
+        PyObject **grown = realloc(walk_stack, cap * sizeof(PyObject *));
+        if (grown == NULL) {
+            return -1;
+        }
+        walk_stack = grown;
+        walk_cap = cap;
+    }
+    walk_stack[walk_len++] = op;
+    return 0;
+}
+
+/* Makes every object alive at snapshot time immortal (and untracked by the collector).
+ *
+ * Each instance maps the snapshot copy-on-write, and CPython writes a reference count into
+ * every object it touches: without this, a request copies in a page for nearly every object
+ * it reads. Immortal objects are never written by reference counting, and the collector never
+ * walks them. They are never freed either, which is right: they are the snapshot. */
+static int immortalize_snapshot(void) {
+    PyObject *gc = PyImport_ImportModule("gc");
+    PyObject *collected = gc ? PyObject_CallMethod(gc, "collect", NULL) : NULL;
+    Py_XDECREF(collected);
+    PyObject *objects = gc ? PyObject_CallMethod(gc, "get_objects", NULL) : NULL;
+    Py_XDECREF(gc);
+    if (objects == NULL) {
+        return -1;
+    }
+    int rc = 0;
+    for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(objects); i++) {
+        rc = walk_push(PyList_GET_ITEM(objects, i), NULL);
+        while (rc == 0 && walk_len > 0) {
+            PyObject *op = walk_stack[--walk_len];
+            traverseproc traverse = Py_TYPE(op)->tp_traverse;
+            if (PyObject_IS_GC(op) && traverse != NULL) {
+                rc = traverse(op, walk_push, NULL);
+            }
+            if (rc == 0) {
+                rc = walk_push((PyObject *)Py_TYPE(op), NULL);
+            }
+        }
+    }
+    Py_DECREF(objects);
+    free(walk_stack);
+    walk_stack = NULL;
+    walk_len = walk_cap = 0;
+    return rc;
+}
 
 static void fatal(const char *what, PyStatus status) {
     if (PyStatus_Exception(status)) {
@@ -72,6 +134,10 @@ __attribute__((export_name("wizer-initialize"))) void pq_wizer_initialize(void) 
     if (fn_compile == NULL || fn_load == NULL || fn_handle == NULL) {
         PyErr_Print();
         fatal("finding the driver's entry points", PyStatus_Ok());
+    }
+    if (immortalize_snapshot() < 0) {
+        PyErr_Print();
+        fatal("immortalizing the snapshot", PyStatus_Ok());
     }
 }
 

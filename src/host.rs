@@ -55,7 +55,11 @@ pub struct GuestLimiter {
 impl GuestLimiter {
     /// A limiter with the given memory cap and a table cap generous enough for CPython.
     pub fn new(max_memory_bytes: usize) -> Self {
-        GuestLimiter { max_memory_bytes, max_table_elements: 100_000, memory_refused: false }
+        GuestLimiter {
+            max_memory_bytes,
+            max_table_elements: 100_000,
+            memory_refused: false,
+        }
     }
 }
 

@@ -45,9 +45,9 @@ pub enum SandboxError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallErrorKind {
     /// The script does not compile.
-    Syntax(GuestErrorReport),
+    Syntax(Box<GuestErrorReport>),
     /// Module code or the handler raised (including `sys.exit`).
-    Exception(GuestErrorReport),
+    Exception(Box<GuestErrorReport>),
     /// The script has no callable `handler`.
     NoHandler(String),
     /// The handler returned something that is not a response.
@@ -89,7 +89,10 @@ pub struct CallError {
 
 impl CallError {
     fn host(message: String) -> Self {
-        CallError { kind: CallErrorKind::Host(message), output: String::new() }
+        CallError {
+            kind: CallErrorKind::Host(message),
+            output: String::new(),
+        }
     }
 }
 
@@ -182,12 +185,19 @@ impl Sandbox {
         };
         let engine = engine::build(&settings, &config.cache_dir)?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut HostState| &mut state.wasi)
-            .map_err(|e| SandboxError::Engine(format!("linking WASI: {e:#}")))?;
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut HostState| {
+            &mut state.wasi
+        })
+        .map_err(|e| SandboxError::Engine(format!("linking WASI: {e:#}")))?;
         crate::host::add_to_linker(&mut linker)
             .map_err(|e| SandboxError::Engine(format!("linking pq: {e:#}")))?;
         let runtime = Arc::new(runtime);
-        let snapshots = Snapshots::new(engine.clone(), Arc::new(linker), runtime.clone(), &config.cache_dir);
+        let snapshots = Snapshots::new(
+            engine.clone(),
+            Arc::new(linker),
+            runtime.clone(),
+            &config.cache_dir,
+        );
         let ticker = engine::EpochTicker::start(&engine)
             .map_err(|e| SandboxError::Engine(format!("starting the epoch ticker: {e}")))?;
         Ok(Sandbox {
@@ -222,8 +232,21 @@ impl Sandbox {
         self.warm.idle_count()
     }
 
+    /// Instantiates `tenant`'s snapshot and drops the instance: the cost every strict request
+    /// pays before any Python runs. Used by benchmarks and start-up checks.
+    pub async fn instantiate_and_drop(&self, tenant: &str) -> Result<(), CallError> {
+        let instance = self.instantiate(tenant, Arc::from(""), &Limits::default()).await?;
+        drop(instance);
+        Ok(())
+    }
+
     /// Compiles `script` in `tenant`'s sandbox without running it: the deploy-time check.
-    pub async fn check_script(&self, tenant: &str, script: Arc<str>, limits: &Limits) -> Result<(), CallError> {
+    pub async fn check_script(
+        &self,
+        tenant: &str,
+        script: Arc<str>,
+        limits: &Limits,
+    ) -> Result<(), CallError> {
         let deadline = Instant::now() + limits.wall_time();
         let mut instance = self.instantiate(tenant, script, limits).await?;
         instance.compile(limits, deadline).await
@@ -232,12 +255,18 @@ impl Sandbox {
     /// Runs one request through its endpoint's handler.
     pub async fn handle(&self, call: Call) -> Result<Reply, CallError> {
         let deadline = Instant::now() + call.limits.wall_time();
-        let key = WarmKey { tenant: call.tenant.clone(), endpoint: call.endpoint, version: call.version };
+        let key = WarmKey {
+            tenant: call.tenant.clone(),
+            endpoint: call.endpoint,
+            version: call.version,
+        };
         let warm = call.isolation == Isolation::Warm;
         let (mut instance, reused) = match warm.then(|| self.warm.take(&key)).flatten() {
             Some(instance) => (instance, true),
             None => {
-                let mut instance = self.instantiate(&call.tenant, call.script, &call.limits).await?;
+                let mut instance = self
+                    .instantiate(&call.tenant, call.script, &call.limits)
+                    .await?;
                 instance.load(&call.limits, deadline).await?;
                 (instance, false)
             }
@@ -255,17 +284,30 @@ impl Sandbox {
             instance.store.data_mut().reset_call();
             self.warm.put(key, instance);
         }
-        Ok(Reply { response, output, reused_instance: reused })
+        Ok(Reply {
+            response,
+            output,
+            reused_instance: reused,
+        })
     }
 
-    async fn instantiate(&self, tenant: &str, script: Arc<str>, limits: &Limits) -> Result<Instance, CallError> {
+    async fn instantiate(
+        &self,
+        tenant: &str,
+        script: Arc<str>,
+        limits: &Limits,
+    ) -> Result<Instance, CallError> {
         if limits.memory_bytes > self.config.max_memory_bytes {
             return Err(CallError::host(format!(
                 "memory limit {} exceeds the sandbox's maximum {}",
                 limits.memory_bytes, self.config.max_memory_bytes
             )));
         }
-        let (pre, _) = self.snapshots.for_tenant(tenant).await.map_err(|e| CallError::host(e.to_string()))?;
+        let (pre, _) = self
+            .snapshots
+            .for_tenant(tenant)
+            .await
+            .map_err(|e| CallError::host(e.to_string()))?;
         let slot = self.acquire_slot().await?;
         Instance::new(&pre, &self.runtime, limits, script, slot).await
     }
@@ -279,7 +321,11 @@ impl Sandbox {
                 Err(_) => break,
             }
         }
-        self.slots.clone().acquire_owned().await.map_err(|_| CallError::host("sandbox is shutting down".into()))
+        self.slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| CallError::host("sandbox is shutting down".into()))
     }
 }
 
@@ -288,7 +334,12 @@ impl std::fmt::Display for CallErrorKind {
         match self {
             CallErrorKind::Syntax(report) => {
                 write!(f, "syntax error at line {}", report.line.unwrap_or(0))?;
-                write!(f, ", column {}: {}", report.column.unwrap_or(0), report.message)
+                write!(
+                    f,
+                    ", column {}: {}",
+                    report.column.unwrap_or(0),
+                    report.message
+                )
             }
             CallErrorKind::Exception(report) => match &report.traceback {
                 Some(traceback) if !traceback.is_empty() => write!(f, "{}", traceback.trim_end()),
@@ -296,13 +347,19 @@ impl std::fmt::Display for CallErrorKind {
             },
             CallErrorKind::NoHandler(message) => write!(f, "{message}"),
             CallErrorKind::BadReturn(message) => write!(f, "bad handler return: {message}"),
-            CallErrorKind::CpuLimit { limit_ms } => write!(f, "CPU time limit of {limit_ms} ms exceeded"),
-            CallErrorKind::WallLimit { limit_ms } => write!(f, "time limit of {limit_ms} ms exceeded"),
+            CallErrorKind::CpuLimit { limit_ms } => {
+                write!(f, "CPU time limit of {limit_ms} ms exceeded")
+            }
+            CallErrorKind::WallLimit { limit_ms } => {
+                write!(f, "time limit of {limit_ms} ms exceeded")
+            }
             CallErrorKind::MemoryLimit { limit_bytes } => {
                 write!(f, "memory limit of {} MiB exceeded", limit_bytes >> 20)
             }
             CallErrorKind::StackOverflow => write!(f, "stack overflow (recursion too deep)"),
-            CallErrorKind::Exited(code) => write!(f, "the handler ended its interpreter (exit code {code})"),
+            CallErrorKind::Exited(code) => {
+                write!(f, "the handler ended its interpreter (exit code {code})")
+            }
             CallErrorKind::Crashed(message) => write!(f, "the interpreter crashed: {message}"),
             CallErrorKind::Host(message) => write!(f, "internal error: {message}"),
         }

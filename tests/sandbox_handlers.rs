@@ -27,14 +27,20 @@ def handler():
         query_string: "a=1&b=two".into(),
         headers: vec![
             ("User-Agent".into(), b"curl/8".to_vec()),
-            ("Content-Type".into(), b"application/x-www-form-urlencoded".to_vec()),
+            (
+                "Content-Type".into(),
+                b"application/x-www-form-urlencoded".to_vec(),
+            ),
             ("X-Multi".into(), b"1".to_vec()),
             ("X-Multi".into(), b"2".to_vec()),
         ],
         path_params: [("id".to_string(), "7".to_string())].into(),
         body: b"name=Ada&lang=py".to_vec(),
     };
-    let reply = sandbox().handle(call("alpha", "flask", script, request)).await.unwrap();
+    let reply = sandbox()
+        .handle(call("alpha", "flask", script, request))
+        .await
+        .unwrap();
     let body: serde_json::Value = serde_json::from_slice(&reply.response.body).unwrap();
     assert_eq!(body["method"], "POST");
     assert_eq!(body["url"], "https://example.test/acme/items/7?a=1&b=two");
@@ -46,7 +52,10 @@ def handler():
     assert_eq!(body["multi"], serde_json::json!(["1", "2"]));
     assert_eq!(body["data"], "b'name=Ada&lang=py'");
     assert_eq!(body["get_data"], "name=Ada&lang=py");
-    assert_eq!(body["form"], serde_json::json!({"name": "Ada", "lang": "py"}));
+    assert_eq!(
+        body["form"],
+        serde_json::json!({"name": "Ada", "lang": "py"})
+    );
     assert_eq!(body["view_args"], serde_json::json!({"id": "7"}));
 }
 
@@ -57,9 +66,15 @@ async fn get_json_parses_a_json_body() {
     request.method = "POST".into();
     request.headers = vec![("content-type".into(), b"application/json".to_vec())];
     request.body = br#"{"x": [1, 2]}"#.to_vec();
-    let reply = sandbox().handle(call("alpha", "json", script, request)).await.unwrap();
+    let reply = sandbox()
+        .handle(call("alpha", "json", script, request))
+        .await
+        .unwrap();
     let body: serde_json::Value = serde_json::from_slice(&reply.response.body).unwrap();
-    assert_eq!(body, serde_json::json!({"got": {"x": [1, 2]}, "json": {"x": [1, 2]}}));
+    assert_eq!(
+        body,
+        serde_json::json!({"got": {"x": [1, 2]}, "json": {"x": [1, 2]}})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -71,7 +86,10 @@ def handler(request):
     let mut request = get("/d", "q=1");
     request.headers = vec![("X-Token".into(), b"abc".to_vec())];
     request.body = b"hello".to_vec();
-    let reply = sandbox().handle(call("alpha", "dict", script, request)).await.unwrap();
+    let reply = sandbox()
+        .handle(call("alpha", "dict", script, request))
+        .await
+        .unwrap();
     let body: serde_json::Value = serde_json::from_slice(&reply.response.body).unwrap();
     assert_eq!(body["method"], "GET");
     assert_eq!(body["path"], "/d");
@@ -92,7 +110,10 @@ def handler():
 "#;
     let reply = run(script).await.unwrap();
     assert_eq!(reply.response.status, 200);
-    assert_eq!(reply.response.headers, vec![("content-type".into(), "application/json".into())]);
+    assert_eq!(
+        reply.response.headers,
+        vec![("content-type".into(), "application/json".into())]
+    );
     let body: serde_json::Value = serde_json::from_slice(&reply.response.body).unwrap();
     assert_eq!(
         body,
@@ -107,7 +128,9 @@ async fn str_bytes_and_none_map_to_their_content_types() {
     assert_eq!(reply.response.headers[0].1, "text/plain; charset=utf-8");
     assert_eq!(reply.response.body, b"hi");
 
-    let reply = run("def handler():\n    return b'\\x00\\x01'\n").await.unwrap();
+    let reply = run("def handler():\n    return b'\\x00\\x01'\n")
+        .await
+        .unwrap();
     assert_eq!(reply.response.headers[0].1, "application/octet-stream");
     assert_eq!(reply.response.body, [0, 1]);
 
@@ -118,29 +141,42 @@ async fn str_bytes_and_none_map_to_their_content_types() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tuples_set_status_and_headers() {
-    let reply = run("def handler():\n    return {'error': 'nope'}, 404\n").await.unwrap();
+    let reply = run("def handler():\n    return {'error': 'nope'}, 404\n")
+        .await
+        .unwrap();
     assert_eq!(reply.response.status, 404);
     assert_eq!(reply.response.body, br#"{"error":"nope"}"#);
 
-    let script = "def handler():\n    return 'made', 201, {'X-Id': '7', 'Content-Type': 'text/csv'}\n";
+    let script =
+        "def handler():\n    return 'made', 201, {'X-Id': '7', 'Content-Type': 'text/csv'}\n";
     let reply = run(script).await.unwrap();
     assert_eq!(reply.response.status, 201);
     assert_eq!(
         reply.response.headers,
-        vec![("x-id".to_string(), "7".to_string()), ("content-type".into(), "text/csv".into())]
+        vec![
+            ("x-id".to_string(), "7".to_string()),
+            ("content-type".into(), "text/csv".into())
+        ]
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_status_is_a_bad_return() {
     let kind = run_err("def handler():\n    return 'x', 42\n").await;
-    assert!(matches!(&kind, CallErrorKind::BadReturn(m) if m.contains("100 to 599")), "{kind:?}");
+    assert!(
+        matches!(&kind, CallErrorKind::BadReturn(m) if m.contains("100 to 599")),
+        "{kind:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn header_injection_from_a_handler_is_refused() {
-    let kind = run_err("def handler():\n    return 'x', 200, {'X-A': 'v\\r\\nSet-Cookie: s=1'}\n").await;
-    assert!(matches!(&kind, CallErrorKind::BadReturn(m) if m.contains("control characters")), "{kind:?}");
+    let kind =
+        run_err("def handler():\n    return 'x', 200, {'X-A': 'v\\r\\nSet-Cookie: s=1'}\n").await;
+    assert!(
+        matches!(&kind, CallErrorKind::BadReturn(m) if m.contains("control characters")),
+        "{kind:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -162,7 +198,13 @@ def handler():
         return {"error": str(e)}
 "#;
     let body = run_json(script).await;
-    assert!(body["error"].as_str().unwrap().contains("no database configured"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no database configured"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -188,11 +230,22 @@ async fn stdlib_modules_outside_the_snapshot_import_from_the_readonly_lib() {
 #[tokio::test(flavor = "multi_thread")]
 async fn check_script_reports_syntax_errors_without_running_code() {
     let limits = pubfn::sandbox::Limits::default();
-    let ok = sandbox().check_script("alpha", "raise SystemExit\ndef handler(): pass\n".into(), &limits).await;
+    let ok = sandbox()
+        .check_script(
+            "alpha",
+            "raise SystemExit\ndef handler(): pass\n".into(),
+            &limits,
+        )
+        .await;
     assert!(ok.is_ok(), "module code must not run: {ok:?}");
-    let err = sandbox().check_script("alpha", "def handler(:\n".into(), &limits).await.unwrap_err();
+    let err = sandbox()
+        .check_script("alpha", "def handler(:\n".into(), &limits)
+        .await
+        .unwrap_err();
     match err.kind {
-        CallErrorKind::Syntax(report) => assert_eq!((report.line, report.column), (Some(1), Some(13))),
+        CallErrorKind::Syntax(report) => {
+            assert_eq!((report.line, report.column), (Some(1), Some(13)))
+        }
         other => panic!("expected a syntax error, got {other:?}"),
     }
 }

@@ -6,20 +6,35 @@ mod common;
 use common::{call, get, new_sandbox, runtime_dir, sandbox};
 use pubfn::sandbox::{Isolation, PythonRuntime, SnapshotSource};
 
-async fn body_of(tenant: &str, endpoint: &str, script: &str, isolation: Isolation) -> serde_json::Value {
+async fn body_of(
+    tenant: &str,
+    endpoint: &str,
+    script: &str,
+    isolation: Isolation,
+) -> serde_json::Value {
     let mut call = call(tenant, endpoint, script, get("/i", ""));
     call.isolation = isolation;
-    let reply = sandbox().handle(call).await.unwrap_or_else(|e| panic!("{}: {:?}", e.kind, e.output));
+    let reply = sandbox()
+        .handle(call)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {:?}", e.kind, e.output));
     serde_json::from_slice(&reply.response.body).unwrap()
 }
 
-const COUNTER: &str = "count = 0\ndef handler():\n    global count\n    count += 1\n    return count\n";
+const COUNTER: &str =
+    "count = 0\ndef handler():\n    global count\n    count += 1\n    return count\n";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn warm_mode_keeps_globals_and_strict_mode_does_not() {
-    let warm: Vec<_> = futures_serial(3, || body_of("alpha", "counter-warm", COUNTER, Isolation::Warm)).await;
+    let warm: Vec<_> = futures_serial(3, || {
+        body_of("alpha", "counter-warm", COUNTER, Isolation::Warm)
+    })
+    .await;
     assert_eq!(warm, [1, 2, 3]);
-    let strict: Vec<_> = futures_serial(3, || body_of("alpha", "counter-strict", COUNTER, Isolation::Strict)).await;
+    let strict: Vec<_> = futures_serial(3, || {
+        body_of("alpha", "counter-strict", COUNTER, Isolation::Strict)
+    })
+    .await;
     assert_eq!(strict, [1, 1, 1]);
 }
 
@@ -46,7 +61,11 @@ async fn a_warm_instance_that_failed_is_not_reused() {
     assert_eq!(run("").await.unwrap().response.body, b"1");
     assert_eq!(run("").await.unwrap().response.body, b"2");
     assert!(run("fail=1").await.is_err());
-    assert_eq!(run("").await.unwrap().response.body, b"1", "a fresh instance after the failure");
+    assert_eq!(
+        run("").await.unwrap().response.body,
+        b"1",
+        "a fresh instance after the failure"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -81,7 +100,8 @@ def handler():
 
 #[tokio::test(flavor = "multi_thread")]
 async fn random_differs_between_instances_of_one_snapshot() {
-    let script = "import random, os\ndef handler():\n    return [random.random(), os.urandom(8).hex()]\n";
+    let script =
+        "import random, os\ndef handler():\n    return [random.random(), os.urandom(8).hex()]\n";
     let a = body_of("alpha", "rand", script, Isolation::Strict).await;
     let b = body_of("alpha", "rand", script, Isolation::Strict).await;
     assert_ne!(a[0], b[0]);
@@ -94,7 +114,10 @@ async fn each_tenant_has_its_own_str_hash_secret() {
     let alpha = body_of("alpha", "hash", script, Isolation::Strict).await;
     let alpha_again = body_of("alpha", "hash", script, Isolation::Strict).await;
     let beta = body_of("beta", "hash", script, Isolation::Strict).await;
-    assert_eq!(alpha, alpha_again, "one tenant's instances share their snapshot's secret");
+    assert_eq!(
+        alpha, alpha_again,
+        "one tenant's instances share their snapshot's secret"
+    );
     assert_ne!(alpha, beta, "tenants must not share a hash secret");
 }
 
@@ -102,17 +125,35 @@ async fn each_tenant_has_its_own_str_hash_secret() {
 async fn snapshots_and_compiled_code_survive_a_restart() {
     let cache = tempfile::tempdir().unwrap();
     let first = new_sandbox(cache.path().to_path_buf());
-    assert_eq!(first.prepare_tenant("gamma").await.unwrap(), SnapshotSource::Built);
-    assert_eq!(first.prepare_tenant("gamma").await.unwrap(), SnapshotSource::Memory);
+    assert_eq!(
+        first.prepare_tenant("gamma").await.unwrap(),
+        SnapshotSource::Built
+    );
+    assert_eq!(
+        first.prepare_tenant("gamma").await.unwrap(),
+        SnapshotSource::Memory
+    );
     let hash_script = "def handler():\n    return hash('x')\n";
-    let before = first.handle(call("gamma", "h", hash_script, get("/", ""))).await.unwrap();
+    let before = first
+        .handle(call("gamma", "h", hash_script, get("/", "")))
+        .await
+        .unwrap();
     drop(first);
 
     let second = new_sandbox(cache.path().to_path_buf());
-    assert_eq!(second.prepare_tenant("gamma").await.unwrap(), SnapshotSource::Disk);
+    assert_eq!(
+        second.prepare_tenant("gamma").await.unwrap(),
+        SnapshotSource::Disk
+    );
     let hits_before = wasmtime_cache_files(cache.path());
-    let after = second.handle(call("gamma", "h", hash_script, get("/", ""))).await.unwrap();
-    assert_eq!(before.response.body, after.response.body, "the same snapshot came back");
+    let after = second
+        .handle(call("gamma", "h", hash_script, get("/", "")))
+        .await
+        .unwrap();
+    assert_eq!(
+        before.response.body, after.response.body,
+        "the same snapshot came back"
+    );
     assert!(hits_before > 0, "compiled code is on disk");
 }
 
@@ -122,7 +163,13 @@ fn wasmtime_cache_files(dir: &std::path::Path) -> usize {
             .map(|entries| {
                 entries
                     .flatten()
-                    .map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 })
+                    .map(|e| {
+                        if e.path().is_dir() {
+                            walk(&e.path())
+                        } else {
+                            1
+                        }
+                    })
                     .sum()
             })
             .unwrap_or(0)

@@ -24,7 +24,11 @@ async fn syntax_error_names_line_and_column() {
         CallErrorKind::Syntax(report) => {
             assert_eq!(report.line, Some(2));
             assert_eq!(report.column, Some(12));
-            assert!(report.message.contains("never closed"), "{}", report.message);
+            assert!(
+                report.message.contains("never closed"),
+                "{}",
+                report.message
+            );
         }
         other => panic!("expected a syntax error, got {other:?}"),
     }
@@ -36,10 +40,19 @@ async fn exception_traceback_shows_only_the_scripts_frames() {
     match run_err(script).await {
         CallErrorKind::Exception(report) => {
             let tb = report.traceback.unwrap();
-            assert!(tb.contains("File \"handler.py\", line 5, in handler"), "{tb}");
+            assert!(
+                tb.contains("File \"handler.py\", line 5, in handler"),
+                "{tb}"
+            );
             assert!(tb.contains("return 1 / x"), "source lines are quoted: {tb}");
-            assert!(tb.ends_with("ZeroDivisionError: division by zero\n"), "{tb}");
-            assert!(!tb.contains("pq/") && !tb.contains("_driver"), "SDK frames leak: {tb}");
+            assert!(
+                tb.ends_with("ZeroDivisionError: division by zero\n"),
+                "{tb}"
+            );
+            assert!(
+                !tb.contains("pq/") && !tb.contains("_driver"),
+                "SDK frames leak: {tb}"
+            );
         }
         other => panic!("expected an exception, got {other:?}"),
     }
@@ -47,43 +60,80 @@ async fn exception_traceback_shows_only_the_scripts_frames() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn busy_loop_hits_the_cpu_limit() {
-    let limits = Limits { cpu_ms: 300, ..Limits::default() };
-    let err = run_limited("def handler():\n    while True: pass\n", limits).await.unwrap_err();
+    let limits = Limits {
+        cpu_ms: 300,
+        ..Limits::default()
+    };
+    let err = run_limited("def handler():\n    while True: pass\n", limits)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, CallErrorKind::CpuLimit { limit_ms: 300 });
     assert_still_serving().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn catastrophic_regex_hits_the_cpu_limit() {
-    let limits = Limits { cpu_ms: 300, ..Limits::default() };
-    let script = "import re\ndef handler():\n    return bool(re.match(r'(a+)+$', 'a' * 40 + '!'))\n";
+    let limits = Limits {
+        cpu_ms: 300,
+        ..Limits::default()
+    };
+    let script =
+        "import re\ndef handler():\n    return bool(re.match(r'(a+)+$', 'a' * 40 + '!'))\n";
     let err = run_limited(script, limits).await.unwrap_err();
     assert_eq!(err.kind, CallErrorKind::CpuLimit { limit_ms: 300 });
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sleep_hits_the_wall_limit_not_the_cpu_limit() {
-    let limits = Limits { wall_ms: 300, ..Limits::default() };
-    let err = run_limited("import time\ndef handler():\n    time.sleep(100)\n", limits).await.unwrap_err();
+    let limits = Limits {
+        wall_ms: 300,
+        ..Limits::default()
+    };
+    let err = run_limited("import time\ndef handler():\n    time.sleep(100)\n", limits)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, CallErrorKind::WallLimit { limit_ms: 300 });
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn module_level_busy_loop_hits_the_cpu_limit() {
-    let limits = Limits { cpu_ms: 300, ..Limits::default() };
-    let err = run_limited("while True: pass\ndef handler(): pass\n", limits).await.unwrap_err();
+    let limits = Limits {
+        cpu_ms: 300,
+        ..Limits::default()
+    };
+    let err = run_limited("while True: pass\ndef handler(): pass\n", limits)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, CallErrorKind::CpuLimit { limit_ms: 300 });
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn huge_allocation_hits_the_memory_limit_and_the_next_call_works() {
-    let limits = Limits { memory_bytes: 64 << 20, ..Limits::default() };
-    let err = run_limited("def handler():\n    return 'x' * 10**9\n", limits).await.unwrap_err();
-    assert_eq!(err.kind, CallErrorKind::MemoryLimit { limit_bytes: 64 << 20 });
-    let err = run_limited("def handler():\n    a = []\n    while True: a.append('x' * 10**6)\n", limits)
+    let limits = Limits {
+        memory_bytes: 64 << 20,
+        ..Limits::default()
+    };
+    let err = run_limited("def handler():\n    return 'x' * 10**9\n", limits)
         .await
         .unwrap_err();
-    assert_eq!(err.kind, CallErrorKind::MemoryLimit { limit_bytes: 64 << 20 });
+    assert_eq!(
+        err.kind,
+        CallErrorKind::MemoryLimit {
+            limit_bytes: 64 << 20
+        }
+    );
+    let err = run_limited(
+        "def handler():\n    a = []\n    while True: a.append('x' * 10**6)\n",
+        limits,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.kind,
+        CallErrorKind::MemoryLimit {
+            limit_bytes: 64 << 20
+        }
+    );
     assert_still_serving().await;
 }
 
@@ -91,7 +141,9 @@ async fn huge_allocation_hits_the_memory_limit_and_the_next_call_works() {
 async fn size_beyond_wasm32_is_a_clean_python_error() {
     // 10**10 bytes cannot even be expressed on wasm32: CPython refuses before allocating.
     match run_err("def handler():\n    return 'x' * 10**10\n").await {
-        CallErrorKind::Exception(report) => assert_eq!(report.exception_type.as_deref(), Some("OverflowError")),
+        CallErrorKind::Exception(report) => {
+            assert_eq!(report.exception_type.as_deref(), Some("OverflowError"))
+        }
         other => panic!("expected OverflowError, got {other:?}"),
     }
 }
@@ -101,7 +153,10 @@ async fn deep_recursion_after_raising_the_limit_is_a_clean_error() {
     let script = "import sys\nsys.setrecursionlimit(10**7)\ndef f(n): return f(n + 1) + 1\ndef handler():\n    return f(0)\n";
     let kind = run_err(script).await;
     assert!(
-        matches!(kind, CallErrorKind::MemoryLimit { .. } | CallErrorKind::StackOverflow),
+        matches!(
+            kind,
+            CallErrorKind::MemoryLimit { .. } | CallErrorKind::StackOverflow
+        ),
         "{kind:?}"
     );
     // Recursion through C (repr) stops at CPython's own C-stack guard.
@@ -109,7 +164,10 @@ async fn deep_recursion_after_raising_the_limit_is_a_clean_error() {
     match run_err(script).await {
         CallErrorKind::Exception(report) => {
             assert_eq!(report.exception_type.as_deref(), Some("RecursionError"));
-            assert!(report.traceback.unwrap().len() < 8_000, "the traceback is trimmed");
+            assert!(
+                report.traceback.unwrap().len() < 8_000,
+                "the traceback is trimmed"
+            );
         }
         other => panic!("expected RecursionError, got {other:?}"),
     }
@@ -154,11 +212,22 @@ def handler():
 #[tokio::test(flavor = "multi_thread")]
 async fn unserialisable_returns_name_the_type() {
     let kind = run_err("def handler():\n    return {1, 2}\n").await;
-    assert!(matches!(&kind, CallErrorKind::BadReturn(m) if m.contains("type set")), "{kind:?}");
+    assert!(
+        matches!(&kind, CallErrorKind::BadReturn(m) if m.contains("type set")),
+        "{kind:?}"
+    );
     let kind = run_err("def handler():\n    return {'f': lambda: 1}\n").await;
-    assert!(matches!(&kind, CallErrorKind::BadReturn(m) if m.contains("function")), "{kind:?}");
-    let kind = run_err("def handler():\n    x = []\n    for _ in range(100000): x = [x]\n    return x\n").await;
-    assert!(matches!(&kind, CallErrorKind::BadReturn(m) if m.contains("nested too deeply")), "{kind:?}");
+    assert!(
+        matches!(&kind, CallErrorKind::BadReturn(m) if m.contains("function")),
+        "{kind:?}"
+    );
+    let kind =
+        run_err("def handler():\n    x = []\n    for _ in range(100000): x = [x]\n    return x\n")
+            .await;
+    assert!(
+        matches!(&kind, CallErrorKind::BadReturn(m) if m.contains("nested too deeply")),
+        "{kind:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -205,7 +274,10 @@ def handler():
 
 #[tokio::test(flavor = "multi_thread")]
 async fn os_exit_ends_only_that_instance() {
-    assert_eq!(run_err("import os\ndef handler():\n    os._exit(3)\n").await, CallErrorKind::Exited(3));
+    assert_eq!(
+        run_err("import os\ndef handler():\n    os._exit(3)\n").await,
+        CallErrorKind::Exited(3)
+    );
     match run_err("import sys\ndef handler():\n    sys.exit(4)\n").await {
         CallErrorKind::Exception(report) => assert_eq!(report.kind, "exit"),
         other => panic!("expected SystemExit, got {other:?}"),
@@ -215,19 +287,34 @@ async fn os_exit_ends_only_that_instance() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn huge_stdout_is_truncated_and_marked() {
-    let limits = Limits { output_bytes: 1000, ..Limits::default() };
-    let reply = run_limited("def handler():\n    for _ in range(10000): print('x' * 100)\n    return 1\n", limits)
-        .await
-        .unwrap();
+    let limits = Limits {
+        output_bytes: 1000,
+        ..Limits::default()
+    };
+    let reply = run_limited(
+        "def handler():\n    for _ in range(10000): print('x' * 100)\n    return 1\n",
+        limits,
+    )
+    .await
+    .unwrap();
     assert!(reply.output.len() < 1100, "{}", reply.output.len());
     assert!(reply.output.ends_with(pubfn::host::log::TRUNCATION_MARK));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn response_body_over_the_limit_is_refused() {
-    let limits = Limits { response_body_bytes: 1000, ..Limits::default() };
-    let err = run_limited("def handler():\n    return 'x' * 5000\n", limits).await.unwrap_err();
-    assert!(matches!(&err.kind, CallErrorKind::BadReturn(m) if m.contains("limit")), "{:?}", err.kind);
+    let limits = Limits {
+        response_body_bytes: 1000,
+        ..Limits::default()
+    };
+    let err = run_limited("def handler():\n    return 'x' * 5000\n", limits)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err.kind, CallErrorKind::BadReturn(m) if m.contains("limit")),
+        "{:?}",
+        err.kind
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

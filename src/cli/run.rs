@@ -52,7 +52,10 @@ async fn execute(args: RunArgs) -> Result<ExitCode, String> {
     let script = std::fs::read_to_string(&args.script)
         .map_err(|e| format!("cannot read {}: {e}", args.script.display()))?;
     let request = build_request(&args)?;
-    let runtime_dir = args.runtime.clone().unwrap_or_else(config::default_runtime_dir);
+    let runtime_dir = args
+        .runtime
+        .clone()
+        .unwrap_or_else(config::default_runtime_dir);
     let runtime = PythonRuntime::load(&runtime_dir).map_err(|e| e.to_string())?;
     let sandbox = Sandbox::new(runtime, SandboxConfig::new(config::default_cache_dir()))
         .map_err(|e| e.to_string())?;
@@ -101,7 +104,11 @@ fn build_request(args: &RunArgs) -> Result<GuestRequest, String> {
             .ok_or_else(|| format!("header {header:?} is not of the form 'Name: value'"))?;
         headers.push((name.trim().to_string(), value.trim().as_bytes().to_vec()));
     }
-    let path = if args.path.starts_with('/') { args.path.clone() } else { format!("/{}", args.path) };
+    let path = if args.path.starts_with('/') {
+        args.path.clone()
+    } else {
+        format!("/{}", args.path)
+    };
     let query = args.query.trim_start_matches('?').to_string();
     let url = if query.is_empty() {
         format!("http://localhost{path}")

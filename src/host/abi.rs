@@ -76,12 +76,19 @@ impl AbiError {
 
     /// An error with the given code and message.
     pub fn new(code: i32, message: impl Into<String>) -> Self {
-        AbiError { code, message: message.into() }
+        AbiError {
+            code,
+            message: message.into(),
+        }
     }
 
     /// Whether the guest or the host is to blame.
     pub fn fault(&self) -> Fault {
-        if self.code == Self::HOST { Fault::Host } else { Fault::Guest }
+        if self.code == Self::HOST {
+            Fault::Host
+        } else {
+            Fault::Guest
+        }
     }
 }
 
@@ -90,7 +97,8 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
         "pq",
         "host_call",
-        |mut caller: Caller<'_, HostState>, (op, ptr, len, result_len_ptr): (i32, i32, i32, i32)| {
+        |mut caller: Caller<'_, HostState>,
+         (op, ptr, len, result_len_ptr): (i32, i32, i32, i32)| {
             Box::new(async move { host_call(&mut caller, op, ptr, len, result_len_ptr).await })
         },
     )?;
@@ -112,7 +120,9 @@ async fn host_call(
     result_len_ptr: i32,
 ) -> i32 {
     caller.data_mut().pending_result = None;
-    let Some(memory) = guest_memory(caller) else { return AbiError::FAULT };
+    let Some(memory) = guest_memory(caller) else {
+        return AbiError::FAULT;
+    };
     let outcome = match read_guest(caller, memory, ptr, len) {
         Ok(arg) => dispatch(caller.data_mut(), op, arg).await,
         Err(err) => Err(err),
@@ -126,7 +136,9 @@ async fn host_call(
             (err.code, err.message.into_bytes())
         }
     };
-    let result_len = u32::try_from(result.len()).unwrap_or(u32::MAX).to_le_bytes();
+    let result_len = u32::try_from(result.len())
+        .unwrap_or(u32::MAX)
+        .to_le_bytes();
     if write_guest(caller, memory, result_len_ptr, &result_len).is_err() {
         return AbiError::FAULT;
     }
@@ -135,7 +147,9 @@ async fn host_call(
 }
 
 fn take_result(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> i32 {
-    let Some(memory) = guest_memory(caller) else { return AbiError::FAULT };
+    let Some(memory) = guest_memory(caller) else {
+        return AbiError::FAULT;
+    };
     let pending_len = caller.data().pending_result.as_ref().map(Vec::len);
     if pending_len.is_none() || pending_len != usize::try_from(len as u32).ok() {
         return AbiError::NO_RESULT;
@@ -163,13 +177,19 @@ async fn dispatch(state: &mut HostState, op: i32, arg: Vec<u8>) -> Result<Vec<u8
             Ok(Vec::new())
         }
         op::DB => db::call(&mut state.db, &arg).await,
-        _ => Err(AbiError::new(AbiError::NO_OP, format!("unknown host operation {op}"))),
+        _ => Err(AbiError::new(
+            AbiError::NO_OP,
+            format!("unknown host operation {op}"),
+        )),
     }
 }
 
 /// Decodes a guest's JSON argument, which must be an object (serde would also take an array
 /// for a struct; the ABI does not).
-pub fn decode_object<T: serde::de::DeserializeOwned>(arg: &[u8], what: &str) -> Result<T, AbiError> {
+pub fn decode_object<T: serde::de::DeserializeOwned>(
+    arg: &[u8],
+    what: &str,
+) -> Result<T, AbiError> {
     let malformed = |e: String| AbiError::new(AbiError::INVALID, format!("malformed {what}: {e}"));
     match serde_json::from_slice::<serde_json::Value>(arg) {
         Ok(value @ serde_json::Value::Object(_)) => {
@@ -211,7 +231,10 @@ fn read_guest(
     if len as u32 > MAX_ARG_BYTES {
         return Err(AbiError::new(
             AbiError::TOO_LARGE,
-            format!("argument of {} bytes is over the {MAX_ARG_BYTES}-byte limit", len as u32),
+            format!(
+                "argument of {} bytes is over the {MAX_ARG_BYTES}-byte limit",
+                len as u32
+            ),
         ));
     }
     let (start, len) = guest_range(caller, memory, ptr, len)
@@ -231,5 +254,7 @@ fn write_guest(
 ) -> Result<(), i32> {
     let len = i32::try_from(bytes.len()).map_err(|_| AbiError::FAULT)?;
     let (start, _) = guest_range(caller, memory, ptr, len)?;
-    memory.write(caller, start, bytes).map_err(|_| AbiError::FAULT)
+    memory
+        .write(caller, start, bytes)
+        .map_err(|_| AbiError::FAULT)
 }

@@ -30,12 +30,17 @@ pub struct OutputCapture {
 impl OutputCapture {
     /// A capture that keeps at most `cap` bytes.
     pub fn new(cap: usize) -> Self {
-        OutputCapture { inner: Arc::default(), cap }
+        OutputCapture {
+            inner: Arc::default(),
+            cap,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Captured> {
         // A panic while holding this lock cannot leave the buffer inconsistent.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn append(&self, buf: &[u8]) {
@@ -44,7 +49,9 @@ impl OutputCapture {
         if buf.len() > room {
             captured.truncated = true;
         }
-        captured.bytes.extend_from_slice(&buf[..buf.len().min(room)]);
+        captured
+            .bytes
+            .extend_from_slice(&buf[..buf.len().min(room)]);
     }
 
     /// Takes what was captured so far (lossy UTF-8, with the truncation mark if it was cut),
@@ -73,7 +80,11 @@ impl StdoutStream for OutputCapture {
 }
 
 impl AsyncWrite for OutputCapture {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.append(buf);
         Poll::Ready(Ok(buf.len()))
     }

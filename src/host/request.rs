@@ -49,7 +49,12 @@ pub fn head(request: Option<&GuestRequest>) -> Result<Vec<u8>, AbiError> {
         headers: request
             .headers
             .iter()
-            .map(|(name, value)| (name.as_str(), value.iter().map(|&b| char::from(b)).collect()))
+            .map(|(name, value)| {
+                (
+                    name.as_str(),
+                    value.iter().map(|&b| char::from(b)).collect(),
+                )
+            })
             .collect(),
         path_params: &request.path_params,
     };

@@ -17,7 +17,11 @@ pub struct ResponseLimits {
 
 impl Default for ResponseLimits {
     fn default() -> Self {
-        ResponseLimits { max_body_bytes: 8 << 20, max_headers: 64, max_header_bytes: 32 << 10 }
+        ResponseLimits {
+            max_body_bytes: 8 << 20,
+            max_headers: 64,
+            max_header_bytes: 32 << 10,
+        }
     }
 }
 
@@ -43,7 +47,11 @@ pub struct ResponseSlot {
 impl ResponseSlot {
     /// An empty slot enforcing `limits`.
     pub fn new(limits: ResponseLimits) -> Self {
-        ResponseSlot { limits, head: None, body: None }
+        ResponseSlot {
+            limits,
+            head: None,
+            body: None,
+        }
     }
 
     /// Forgets any response, for the next call of a warm instance.
@@ -55,7 +63,11 @@ impl ResponseSlot {
     /// The complete response, if the guest sent both its head and its body.
     pub fn take(&mut self) -> Option<GuestResponse> {
         match (self.head.take(), self.body.take()) {
-            (Some((status, headers)), Some(body)) => Some(GuestResponse { status, headers, body }),
+            (Some((status, headers)), Some(body)) => Some(GuestResponse {
+                status,
+                headers,
+                body,
+            }),
             _ => None,
         }
     }
@@ -71,21 +83,34 @@ struct Head {
 /// `PQ_OP_RESPONSE_HEAD`.
 pub fn set_head(slot: &mut ResponseSlot, arg: &[u8]) -> Result<(), AbiError> {
     if slot.head.is_some() {
-        return Err(AbiError::new(AbiError::STATE, "the response head was already sent"));
+        return Err(AbiError::new(
+            AbiError::STATE,
+            "the response head was already sent",
+        ));
     }
     let head: Head = super::abi::decode_object(arg, "response head")?;
     if !(100..=599).contains(&head.status) {
-        return Err(invalid(format!("status {} is not between 100 and 599", head.status)));
+        return Err(invalid(format!(
+            "status {} is not between 100 and 599",
+            head.status
+        )));
     }
     if head.headers.len() > slot.limits.max_headers {
         return Err(AbiError::new(
             AbiError::TOO_LARGE,
-            format!("{} response headers; at most {}", head.headers.len(), slot.limits.max_headers),
+            format!(
+                "{} response headers; at most {}",
+                head.headers.len(),
+                slot.limits.max_headers
+            ),
         ));
     }
     let total: usize = head.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
     if total > slot.limits.max_header_bytes {
-        return Err(AbiError::new(AbiError::TOO_LARGE, "response headers are too large"));
+        return Err(AbiError::new(
+            AbiError::TOO_LARGE,
+            "response headers are too large",
+        ));
     }
     let mut headers = Vec::with_capacity(head.headers.len());
     for (name, value) in head.headers {
@@ -93,7 +118,9 @@ pub fn set_head(slot: &mut ResponseSlot, arg: &[u8]) -> Result<(), AbiError> {
             return Err(invalid(format!("{name:?} is not a valid header name")));
         }
         if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-            return Err(invalid(format!("the value of header {name:?} holds control characters")));
+            return Err(invalid(format!(
+                "the value of header {name:?} holds control characters"
+            )));
         }
         headers.push((name.to_ascii_lowercase(), value));
     }
@@ -104,7 +131,10 @@ pub fn set_head(slot: &mut ResponseSlot, arg: &[u8]) -> Result<(), AbiError> {
 /// `PQ_OP_RESPONSE_BODY`.
 pub fn set_body(slot: &mut ResponseSlot, body: Vec<u8>) -> Result<(), AbiError> {
     if slot.body.is_some() {
-        return Err(AbiError::new(AbiError::STATE, "the response body was already sent"));
+        return Err(AbiError::new(
+            AbiError::STATE,
+            "the response body was already sent",
+        ));
     }
     if body.len() > slot.limits.max_body_bytes {
         return Err(AbiError::new(
@@ -127,7 +157,9 @@ fn invalid(message: String) -> AbiError {
 /// RFC 9110 `token`: the characters allowed in a header name.
 fn is_token(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 #[cfg(test)]
@@ -141,15 +173,24 @@ mod tests {
     #[test]
     fn header_injection_is_refused() {
         let arg = br#"{"status":200,"headers":[["x-a","1\r\nset-cookie: evil"]]}"#;
-        assert_eq!(set_head(&mut slot(), arg).unwrap_err().code, AbiError::INVALID);
+        assert_eq!(
+            set_head(&mut slot(), arg).unwrap_err().code,
+            AbiError::INVALID
+        );
         let arg = br#"{"status":200,"headers":[["bad name","1"]]}"#;
-        assert_eq!(set_head(&mut slot(), arg).unwrap_err().code, AbiError::INVALID);
+        assert_eq!(
+            set_head(&mut slot(), arg).unwrap_err().code,
+            AbiError::INVALID
+        );
     }
 
     #[test]
     fn status_out_of_range_is_refused() {
         let arg = br#"{"status":99,"headers":[]}"#;
-        assert_eq!(set_head(&mut slot(), arg).unwrap_err().code, AbiError::INVALID);
+        assert_eq!(
+            set_head(&mut slot(), arg).unwrap_err().code,
+            AbiError::INVALID
+        );
     }
 
     #[test]
@@ -160,13 +201,22 @@ mod tests {
         assert_eq!(set_head(&mut slot, arg).unwrap_err().code, AbiError::STATE);
         set_body(&mut slot, b"hi".to_vec()).unwrap();
         let response = slot.take().unwrap();
-        assert_eq!(response.headers, vec![("content-type".into(), "text/plain".into())]);
+        assert_eq!(
+            response.headers,
+            vec![("content-type".into(), "text/plain".into())]
+        );
     }
 
     #[test]
     fn oversized_body_is_refused() {
-        let mut slot = ResponseSlot::new(ResponseLimits { max_body_bytes: 3, ..Default::default() });
-        assert_eq!(set_body(&mut slot, vec![0; 4]).unwrap_err().code, AbiError::TOO_LARGE);
+        let mut slot = ResponseSlot::new(ResponseLimits {
+            max_body_bytes: 3,
+            ..Default::default()
+        });
+        assert_eq!(
+            set_body(&mut slot, vec![0; 4]).unwrap_err().code,
+            AbiError::TOO_LARGE
+        );
     }
 }
 
@@ -177,6 +227,9 @@ mod head_tests {
     #[test]
     fn head_without_headers_is_refused() {
         let mut slot = ResponseSlot::new(ResponseLimits::default());
-        assert_eq!(set_head(&mut slot, br#"{"status": 200}"#).unwrap_err().code, AbiError::INVALID);
+        assert_eq!(
+            set_head(&mut slot, br#"{"status": 200}"#).unwrap_err().code,
+            AbiError::INVALID
+        );
     }
 }

@@ -27,8 +27,14 @@ pub(crate) fn new_host_state(
     // The same preopen, in the same order, as when the snapshot was taken: wasi-libc inside
     // the snapshot already holds this descriptor in its preopen table.
     wasi.preopened_dir(&runtime.lib_dir, GUEST_LIB_DIR, FsPerms::ReadOnly)
-        .map_err(|e| SandboxError::Runtime(format!("opening {}: {e}", runtime.lib_dir.display())))?;
-    Ok(HostState::new(wasi.build_p1(), GuestLimiter::new(memory_bytes), response_limits))
+        .map_err(|e| {
+            SandboxError::Runtime(format!("opening {}: {e}", runtime.lib_dir.display()))
+        })?;
+    Ok(HostState::new(
+        wasi.build_p1(),
+        GuestLimiter::new(memory_bytes),
+        response_limits,
+    ))
 }
 
 /// A live instance and the exports the host calls.
@@ -55,8 +61,10 @@ impl Instance {
         slot: OwnedSemaphorePermit,
     ) -> Result<Self, CallError> {
         let output = OutputCapture::new(limits.output_bytes);
-        let response_limits =
-            ResponseLimits { max_body_bytes: limits.response_body_bytes, ..Default::default() };
+        let response_limits = ResponseLimits {
+            max_body_bytes: limits.response_body_bytes,
+            ..Default::default()
+        };
         let mut state = new_host_state(runtime, limits.memory_bytes, &output, response_limits)
             .map_err(|e| CallError::host(e.to_string()))?;
         state.script = Some(script);
@@ -113,13 +121,18 @@ impl Instance {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let outcome = tokio::time::timeout(remaining, func.call_async(&mut self.store, ())).await;
         let kind = match outcome {
-            Err(_elapsed) => CallErrorKind::WallLimit { limit_ms: limits.wall_ms },
+            Err(_elapsed) => CallErrorKind::WallLimit {
+                limit_ms: limits.wall_ms,
+            },
             Ok(Ok(0)) => return Ok(()),
             Ok(Ok(1)) => self.reported_error(limits),
             Ok(Ok(code)) => CallErrorKind::Crashed(format!("the driver failed (code {code})")),
             Ok(Err(trap)) => self.classify_trap(trap, limits),
         };
-        Err(CallError { kind, output: self.output.take() })
+        Err(CallError {
+            kind,
+            output: self.output.take(),
+        })
     }
 
     fn reported_error(&mut self, limits: &Limits) -> CallErrorKind {
@@ -128,13 +141,15 @@ impl Instance {
         // Once a growth was refused, whatever failed next (MemoryError, or the SystemError
         // CPython raises when it cannot allocate a frame) failed for want of memory.
         if state.limiter.memory_refused {
-            return CallErrorKind::MemoryLimit { limit_bytes: limits.memory_bytes };
+            return CallErrorKind::MemoryLimit {
+                limit_bytes: limits.memory_bytes,
+            };
         }
         match report.kind.as_str() {
-            "syntax" => CallErrorKind::Syntax(report),
+            "syntax" => CallErrorKind::Syntax(Box::new(report)),
             "return" => CallErrorKind::BadReturn(report.message),
             "no_handler" => CallErrorKind::NoHandler(report.message),
-            _ => CallErrorKind::Exception(report),
+            _ => CallErrorKind::Exception(Box::new(report)),
         }
     }
 
@@ -143,11 +158,13 @@ impl Instance {
             return CallErrorKind::Exited(exit.0);
         }
         match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => CallErrorKind::CpuLimit { limit_ms: limits.cpu_ms },
+            Some(Trap::Interrupt) => CallErrorKind::CpuLimit {
+                limit_ms: limits.cpu_ms,
+            },
             Some(Trap::StackOverflow) => CallErrorKind::StackOverflow,
-            _ if self.store.data().limiter.memory_refused => {
-                CallErrorKind::MemoryLimit { limit_bytes: limits.memory_bytes }
-            }
+            _ if self.store.data().limiter.memory_refused => CallErrorKind::MemoryLimit {
+                limit_bytes: limits.memory_bytes,
+            },
             Some(trap) => CallErrorKind::Crashed(format!("the interpreter trapped: {trap}")),
             None => CallErrorKind::Crashed(format!("{error:#}")),
         }

@@ -24,11 +24,16 @@ pub(crate) struct WarmPool {
 
 impl WarmPool {
     pub fn new(max_idle_per_key: usize) -> Self {
-        WarmPool { idle: Mutex::default(), max_idle_per_key }
+        WarmPool {
+            idle: Mutex::default(),
+            max_idle_per_key,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<WarmKey, Vec<Instance>>> {
-        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// An idle instance for `key`, if there is one.
@@ -54,7 +59,9 @@ impl WarmPool {
     /// Drops one idle instance (of any key) to free its engine slot; false if none was idle.
     pub fn evict_one(&self) -> bool {
         let mut idle = self.lock();
-        let Some(key) = idle.keys().next().cloned() else { return false };
+        let Some(key) = idle.keys().next().cloned() else {
+            return false;
+        };
         let instances = idle.get_mut(&key).expect("key just seen");
         instances.pop();
         if instances.is_empty() {

@@ -57,12 +57,27 @@ impl PythonRuntime {
                 manifest.abi_version
             )));
         }
-        let wasm = std::fs::read(dir.join(&manifest.wasm)).map_err(|e| missing("interpreter", e))?;
+        let wasm =
+            std::fs::read(dir.join(&manifest.wasm)).map_err(|e| missing("interpreter", e))?;
         let lib_dir = dir.join(&manifest.stdlib);
         if !lib_dir.join("python3.13").is_dir() {
-            return Err(SandboxError::Runtime(format!("no stdlib in {}", lib_dir.display())));
+            return Err(SandboxError::Runtime(format!(
+                "no stdlib in {}",
+                lib_dir.display()
+            )));
         }
-        let id = hex::encode(Sha256::new().chain_update(&wasm).chain_update(&manifest_bytes).finalize());
-        Ok(PythonRuntime { dir: dir.to_path_buf(), wasm, lib_dir, python_version: manifest.python, id })
+        let id = hex::encode(
+            Sha256::new()
+                .chain_update(&wasm)
+                .chain_update(&manifest_bytes)
+                .finalize(),
+        );
+        Ok(PythonRuntime {
+            dir: dir.to_path_buf(),
+            wasm,
+            lib_dir,
+            python_version: manifest.python,
+            id,
+        })
     }
 }

@@ -57,7 +57,14 @@ impl Snapshots {
         cache_dir: &std::path::Path,
     ) -> Self {
         let dir = cache_dir.join("snapshots").join(&runtime.id[..16]);
-        Snapshots { engine, linker, runtime, dir, loaded: Mutex::default(), build_lock: Default::default() }
+        Snapshots {
+            engine,
+            linker,
+            runtime,
+            dir,
+            loaded: Mutex::default(),
+            build_lock: Default::default(),
+        }
     }
 
     /// The ready-to-instantiate snapshot of `tenant`, loading or building it as needed.
@@ -93,8 +100,12 @@ impl Snapshots {
             .await;
     }
 
-    fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<InstancePre<HostState>>>> {
-        self.loaded.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock_loaded(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, Arc<InstancePre<HostState>>>> {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     async fn compile(&self, wasm: Vec<u8>) -> Result<InstancePre<HostState>, SandboxError> {
@@ -113,7 +124,9 @@ impl Snapshots {
         tracing::info!(tenant, "building a pre-initialised interpreter snapshot");
         let err = |what: &str, e: wasmtime::Error| SandboxError::Snapshot(format!("{what}: {e:#}"));
         let wizer = Wizer::new();
-        let (cx, instrumented) = wizer.instrument(&self.runtime.wasm).map_err(|e| err("instrument", e))?;
+        let (cx, instrumented) = wizer
+            .instrument(&self.runtime.wasm)
+            .map_err(|e| err("instrument", e))?;
         let engine = self.engine.clone();
         let module = tokio::task::spawn_blocking(move || Module::new(&engine, &instrumented))
             .await
@@ -121,7 +134,12 @@ impl Snapshots {
             .map_err(|e| err("compiling the instrumented interpreter", e))?;
 
         let output = crate::host::OutputCapture::new(64 << 10);
-        let state = new_host_state(&self.runtime, INIT_MEMORY_BYTES, &output, Default::default())?;
+        let state = new_host_state(
+            &self.runtime,
+            INIT_MEMORY_BYTES,
+            &output,
+            Default::default(),
+        )?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(INIT_DEADLINE_TICKS);
@@ -143,7 +161,13 @@ impl Snapshots {
             })?;
         }
         wizer
-            .snapshot(&cx, &mut WasmtimeWizer { store: &mut store, instance })
+            .snapshot(
+                &cx,
+                &mut WasmtimeWizer {
+                    store: &mut store,
+                    instance,
+                },
+            )
             .await
             .map_err(|e| err("snapshot", e))
     }

@@ -19,14 +19,23 @@ pub fn runtime_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-python-runtime");
-        let output = Command::new(&script).arg("--quiet").output().expect("running the build script");
+        let output = Command::new(&script)
+            .arg("--quiet")
+            .output()
+            .expect("running the build script");
         assert!(
             output.status.success(),
             "scripts/build-python-runtime failed:\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
         let stdout = String::from_utf8(output.stdout).expect("utf-8 path");
-        PathBuf::from(stdout.lines().last().expect("the script prints the runtime dir").trim())
+        PathBuf::from(
+            stdout
+                .lines()
+                .last()
+                .expect("the script prints the runtime dir")
+                .trim(),
+        )
     })
 }
 
@@ -53,7 +62,10 @@ pub fn sandbox() -> &'static Sandbox {
 pub fn get(path: &str, query: &str) -> GuestRequest {
     GuestRequest {
         method: "GET".into(),
-        url: format!("http://localhost{path}{}{query}", if query.is_empty() { "" } else { "?" }),
+        url: format!(
+            "http://localhost{path}{}{query}",
+            if query.is_empty() { "" } else { "?" }
+        ),
         path: path.into(),
         query_string: query.into(),
         ..Default::default()
@@ -82,19 +94,26 @@ fn md5ish(text: &str) -> u64 {
 
 /// Runs `script` on a plain GET for tenant `alpha`.
 pub async fn run(script: &str) -> Result<Reply, CallError> {
-    sandbox().handle(call("alpha", "test", script, get("/t", ""))).await
+    sandbox()
+        .handle(call("alpha", "test", script, get("/t", "")))
+        .await
 }
 
 /// Runs `script` and returns its JSON body, failing the test on any error.
 pub async fn run_json(script: &str) -> serde_json::Value {
-    let reply = run(script).await.unwrap_or_else(|e| panic!("call failed: {} ({:?})", e.kind, e.output));
+    let reply = run(script)
+        .await
+        .unwrap_or_else(|e| panic!("call failed: {} ({:?})", e.kind, e.output));
     serde_json::from_slice(&reply.response.body).expect("a JSON body")
 }
 
 /// Runs `script` and returns why it failed, failing the test if it succeeded.
 pub async fn run_err(script: &str) -> CallErrorKind {
     match run(script).await {
-        Ok(reply) => panic!("expected a failure, got {} {:?}", reply.response.status, reply.response.body),
+        Ok(reply) => panic!(
+            "expected a failure, got {} {:?}",
+            reply.response.status, reply.response.body
+        ),
         Err(error) => error.kind,
     }
 }
