@@ -49,22 +49,33 @@ fn rss_bytes() -> usize {
 }
 
 fn benches(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let sandbox = sandbox();
-    rt.block_on(sandbox.prepare_tenant("bench")).expect("snapshot");
+    rt.block_on(sandbox.prepare_tenant("bench"))
+        .expect("snapshot");
 
     c.bench_function("instantiate_from_snapshot", |b| {
-        b.to_async(&rt).iter(|| async { sandbox.instantiate_and_drop("bench").await.unwrap() })
+        b.to_async(&rt)
+            .iter(|| async { sandbox.instantiate_and_drop("bench").await.unwrap() })
     });
     c.bench_function("strict_hello", |b| {
         b.to_async(&rt).iter(|| async {
-            let reply = sandbox.handle(hello_call(Isolation::Strict, "hello")).await.unwrap();
+            let reply = sandbox
+                .handle(hello_call(Isolation::Strict, "hello"))
+                .await
+                .unwrap();
             assert_eq!(reply.response.status, 200);
         })
     });
     c.bench_function("check_script", |b| {
         b.to_async(&rt).iter(|| async {
-            sandbox.check_script("bench", Arc::from(HELLO), &Limits::default()).await.unwrap();
+            sandbox
+                .check_script("bench", Arc::from(HELLO), &Limits::default())
+                .await
+                .unwrap();
         })
     });
     c.bench_function("strict_none", |b| {
@@ -76,7 +87,10 @@ fn benches(c: &mut Criterion) {
     });
     c.bench_function("warm_hello", |b| {
         b.to_async(&rt).iter(|| async {
-            let reply = sandbox.handle(hello_call(Isolation::Warm, "hello")).await.unwrap();
+            let reply = sandbox
+                .handle(hello_call(Isolation::Warm, "hello"))
+                .await
+                .unwrap();
             assert_eq!(reply.response.status, 200);
         })
     });

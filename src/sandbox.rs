@@ -235,7 +235,9 @@ impl Sandbox {
     /// Instantiates `tenant`'s snapshot and drops the instance: the cost every strict request
     /// pays before any Python runs. Used by benchmarks and start-up checks.
     pub async fn instantiate_and_drop(&self, tenant: &str) -> Result<(), CallError> {
-        let instance = self.instantiate(tenant, Arc::from(""), &Limits::default()).await?;
+        let instance = self
+            .instantiate(tenant, Arc::from(""), &Limits::default())
+            .await?;
         drop(instance);
         Ok(())
     }

@@ -44,7 +44,11 @@ pub fn build(settings: &EngineSettings, cache_dir: &Path) -> Result<Engine, Sand
     }
 }
 
-fn build_with(settings: &EngineSettings, cache_dir: &Path, pagemap: bool) -> Result<Engine, SandboxError> {
+fn build_with(
+    settings: &EngineSettings,
+    cache_dir: &Path,
+    pagemap: bool,
+) -> Result<Engine, SandboxError> {
     let mut pool = PoolingAllocationConfig::new();
     // One slot per live instance; a request beyond this waits for a slot rather than
     // failing inside wasmtime (the caller bounds concurrency below this number).
