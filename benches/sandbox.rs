@@ -10,6 +10,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use pubfn::host::GuestRequest;
 use pubfn::sandbox::{Call, Isolation, Limits, PythonRuntime, Sandbox, SandboxConfig};
 
+/// A ~150-line handler with helpers, a class and module-level tables.
+const REALISTIC: &str = include_str!("handlers/realistic.py");
+
 const HELLO: &str = "def handler():\n    return {'hello': request.args.get('name', 'world')}\n";
 
 fn sandbox() -> Sandbox {
@@ -70,7 +73,15 @@ fn benches(c: &mut Criterion) {
             assert_eq!(reply.response.status, 200);
         })
     });
-    c.bench_function("check_script", |b| {
+    c.bench_function("strict_realistic", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut call = hello_call(Isolation::Strict, "realistic");
+            call.script = Arc::from(REALISTIC);
+            let reply = sandbox.handle(call).await.unwrap();
+            assert_eq!(reply.response.status, 200);
+        })
+    });
+    c.bench_function("check_realistic_script", |b| {
         b.to_async(&rt).iter(|| async {
             sandbox
                 .check_script("bench", Arc::from(HELLO), &Limits::default())

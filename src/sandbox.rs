@@ -281,8 +281,10 @@ impl Sandbox {
             CallError::host("the driver finished without sending a response".into())
         })?;
         let output = instance.output.take();
-        // Any failure above returned early and dropped the instance: only a clean one is kept.
-        if warm && instance.served < self.config.warm_max_requests {
+        // Any failure above returned early and dropped the instance: only a clean one is kept,
+        // and not one that ran into its memory limit, even if the handler recovered.
+        let healthy = !instance.store.data().limiter.memory_refused;
+        if warm && healthy && instance.served < self.config.warm_max_requests {
             instance.store.data_mut().reset_call();
             self.warm.put(key, instance);
         }

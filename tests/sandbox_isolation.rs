@@ -191,3 +191,25 @@ async fn a_runtime_of_another_abi_version_is_refused() {
     let err = PythonRuntime::load(dir.path()).unwrap_err().to_string();
     assert!(err.contains("ABI version 99"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_warm_instance_that_hit_its_memory_limit_is_not_reused_even_if_it_recovered() {
+    let script = "count = 0\ndef handler():\n    global count\n    count += 1\n    if request.args.get('hog'):\n        try:\n            'x' * 10**9\n        except MemoryError:\n            pass\n    return count\n";
+    let run = |query: &'static str| {
+        let mut call = call("alpha", "warm-hog", script, get("/w", query));
+        call.isolation = Isolation::Warm;
+        call.limits.memory_bytes = 64 << 20;
+        sandbox().handle(call)
+    };
+    assert_eq!(run("").await.unwrap().response.body, b"1");
+    assert_eq!(
+        run("hog=1").await.unwrap().response.body,
+        b"2",
+        "the handler recovers"
+    );
+    assert_eq!(
+        run("").await.unwrap().response.body,
+        b"1",
+        "but its instance is not reused"
+    );
+}
