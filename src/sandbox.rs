@@ -235,8 +235,10 @@ impl Sandbox {
     /// Instantiates `tenant`'s snapshot and drops the instance: the cost every strict request
     /// pays before any Python runs. Used by benchmarks and start-up checks.
     pub async fn instantiate_and_drop(&self, tenant: &str) -> Result<(), CallError> {
+        let limits = Limits::default();
+        let deadline = Instant::now() + limits.wall_time();
         let instance = self
-            .instantiate(tenant, Arc::from(""), &Limits::default())
+            .instantiate(tenant, Arc::from(""), &limits, deadline)
             .await?;
         drop(instance);
         Ok(())
@@ -250,7 +252,7 @@ impl Sandbox {
         limits: &Limits,
     ) -> Result<(), CallError> {
         let deadline = Instant::now() + limits.wall_time();
-        let mut instance = self.instantiate(tenant, script, limits).await?;
+        let mut instance = self.instantiate(tenant, script, limits, deadline).await?;
         instance.compile(limits, deadline).await
     }
 
@@ -261,13 +263,14 @@ impl Sandbox {
             tenant: call.tenant.clone(),
             endpoint: call.endpoint,
             version: call.version,
+            limits: call.limits,
         };
         let warm = call.isolation == Isolation::Warm;
         let (mut instance, reused) = match warm.then(|| self.warm.take(&key)).flatten() {
             Some(instance) => (instance, true),
             None => {
                 let mut instance = self
-                    .instantiate(&call.tenant, call.script, &call.limits)
+                    .instantiate(&call.tenant, call.script, &call.limits, deadline)
                     .await?;
                 instance.load(&call.limits, deadline).await?;
                 (instance, false)
@@ -300,6 +303,7 @@ impl Sandbox {
         tenant: &str,
         script: Arc<str>,
         limits: &Limits,
+        deadline: Instant,
     ) -> Result<Instance, CallError> {
         if limits.memory_bytes > self.config.max_memory_bytes {
             return Err(CallError::host(format!(
@@ -312,7 +316,15 @@ impl Sandbox {
             .for_tenant(tenant)
             .await
             .map_err(|e| CallError::host(e.to_string()))?;
-        let slot = self.acquire_slot().await?;
+        // Waiting for a free slot counts against the call's wall-clock limit.
+        let slot = tokio::time::timeout_at(deadline.into(), self.acquire_slot())
+            .await
+            .map_err(|_| CallError {
+                kind: CallErrorKind::WallLimit {
+                    limit_ms: limits.wall_ms,
+                },
+                output: String::new(),
+            })??;
         Instance::new(&pre, &self.runtime, limits, script, slot).await
     }
 

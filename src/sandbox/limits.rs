@@ -11,7 +11,7 @@ use super::engine::EPOCH_TICK;
 use crate::host::HostState;
 
 /// Hard limits on one call into a guest. Every one is configurable per endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest linear memory, in bytes.

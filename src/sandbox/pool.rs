@@ -4,8 +4,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::instance::Instance;
+use super::limits::Limits;
 
-/// What a warm instance may be reused for: never another tenant, endpoint or version.
+/// What a warm instance may be reused for: never another tenant, endpoint, version or limits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct WarmKey {
     /// Tenant name.
@@ -14,6 +15,8 @@ pub struct WarmKey {
     pub endpoint: String,
     /// Script version.
     pub version: String,
+    /// The limits the instance was made under (its memory cap and output buffer are fixed).
+    pub limits: Limits,
 }
 
 /// Idle instances waiting for their next request.
