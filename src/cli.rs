@@ -1,6 +1,8 @@
 //! The command line: one file per verb group.
 
+mod demo;
 pub mod run;
+pub mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -16,6 +18,8 @@ pub struct Cli {
 enum Command {
     /// Run one handler script on one request, here, and print its response.
     Run(run::RunArgs),
+    /// Serve published endpoints and the admin API.
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -40,6 +44,7 @@ pub fn main(cli: Cli) -> std::process::ExitCode {
     runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run::run(args).await,
+            Command::Serve(args) => serve::run(args).await,
         }
     })
 }

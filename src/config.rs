@@ -23,3 +23,17 @@ pub fn default_runtime_dir() -> PathBuf {
         None => default_cache_dir().join("runtime").join("current"),
     }
 }
+
+/// The operator's admin key, from `$PUBFN_ADMIN_KEY` (unset or empty: none).
+pub fn admin_key() -> Option<String> {
+    std::env::var("PUBFN_ADMIN_KEY")
+        .ok()
+        .filter(|key| !key.is_empty())
+}
+
+/// A new random secret: 32 bytes, hex.
+pub fn generate_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    hex::encode(bytes)
+}

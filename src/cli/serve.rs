@@ -1,0 +1,147 @@
+//! `pubfn serve`: the HTTP server, on a given PostgreSQL or on a private embedded one.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::config;
+use crate::control::{Registry, Store};
+use crate::db::LocalCluster;
+use crate::http::{AppState, ServerLimits, TenantCaps};
+use crate::sandbox::{PythonRuntime, Sandbox, SandboxConfig};
+
+/// Arguments of `pubfn serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// PostgreSQL for the metadata; without it, a private cluster under --data-dir is started.
+    #[arg(long, env = "PUBFN_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Where the embedded default keeps its PostgreSQL cluster.
+    #[arg(long, default_value = ".pubfn")]
+    pub data_dir: PathBuf,
+    /// The runtime directory (default: $PUBFN_RUNTIME, else the last one built).
+    #[arg(long)]
+    pub runtime: Option<PathBuf>,
+}
+
+/// Runs the server until SIGTERM or SIGINT.
+pub async fn run(args: ServeArgs) -> ExitCode {
+    match serve(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("pubfn serve: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let mut cluster = None;
+    let (pg_config, embedded) = match &args.database_url {
+        Some(url) => (
+            url.parse::<tokio_postgres::Config>()
+                .map_err(|e| format!("--database-url: {e}"))?,
+            false,
+        ),
+        None => {
+            let dir = args.data_dir.join("postgres");
+            let started = tokio::task::spawn_blocking(move || LocalCluster::start(&dir))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            let config = ensure_database(&started, "pubfn").await?;
+            cluster = Some(started);
+            (config, true)
+        }
+    };
+    let store = Store::connect(pg_config.clone(), 16).map_err(|e| e.to_string())?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| format!("migrating the metadata schema: {e}"))?;
+    let registry = Registry::new(store.clone());
+    tokio::spawn(registry.clone().follow_changes(pg_config));
+
+    let runtime_dir = args
+        .runtime
+        .clone()
+        .unwrap_or_else(config::default_runtime_dir);
+    let runtime = PythonRuntime::load(&runtime_dir).map_err(|e| e.to_string())?;
+    let sandbox = Sandbox::new(runtime, SandboxConfig::new(config::default_cache_dir()))
+        .map_err(|e| e.to_string())?;
+    let (admin_key, generated) = match config::admin_key() {
+        Some(key) => (key, false),
+        None => (config::generate_secret(), true),
+    };
+    let state = Arc::new(AppState {
+        store,
+        registry,
+        sandbox: Arc::new(sandbox),
+        admin_key,
+        server_limits: ServerLimits::default(),
+        tenant_caps: TenantCaps::default(),
+        in_flight: Default::default(),
+    });
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("binding {}: {e}", args.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    if generated {
+        println!(
+            "admin key (shown once; set PUBFN_ADMIN_KEY to choose one): {}",
+            state.admin_key
+        );
+    }
+    if embedded {
+        super::demo::seed_and_print(&state, addr).await?;
+    }
+    println!("pubfn listening on http://{addr}");
+    crate::http::serve(listener, state, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(mut cluster) = cluster {
+        let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
+    }
+    Ok(())
+}
+
+/// Connects to the cluster's `postgres` database and creates `name` if needed.
+async fn ensure_database(
+    cluster: &LocalCluster,
+    name: &str,
+) -> Result<tokio_postgres::Config, String> {
+    let (client, connection) = cluster
+        .config("postgres")
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some();
+    if !exists {
+        client
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(cluster.config(name))
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+}

@@ -1,0 +1,45 @@
+//! The control plane: tenants, endpoints, script versions and tokens, kept in PostgreSQL and
+//! cached for the data plane.
+
+pub mod model;
+pub mod registry;
+pub mod route;
+pub mod store;
+
+pub use registry::Registry;
+pub use store::Store;
+
+/// A control-plane failure; `http::respond` maps each kind to its status.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The named thing does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// It exists already, or clashes with something that does.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request is malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// The metadata database cannot be reached.
+    #[error("metadata database unavailable: {0}")]
+    Unavailable(String),
+    /// Something that should not happen.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<tokio_postgres::Error> for ControlError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        if error.is_closed() || error.as_db_error().is_none() {
+            return ControlError::Unavailable(error.to_string());
+        }
+        let db = error.as_db_error().expect("checked above");
+        match db.code().code() {
+            // check_violation: a name outside the allowed pattern, etc.
+            "23514" => ControlError::Invalid(format!("rejected by the database: {}", db.message())),
+            "23505" => ControlError::Conflict(db.message().to_string()),
+            _ => ControlError::Internal(db.message().to_string()),
+        }
+    }
+}

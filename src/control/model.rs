@@ -1,0 +1,136 @@
+//! The control plane's records, as the admin API shows them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::sandbox::{Isolation, Limits};
+
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// A valid JWT of the endpoint's tenant is required.
+    #[default]
+    Jwt,
+    /// Anyone; the handler does its own authentication.
+    Public,
+}
+
+impl AuthMode {
+    /// The database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Jwt => "jwt",
+            AuthMode::Public => "public",
+        }
+    }
+
+    /// Parses the database spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "jwt" => Some(AuthMode::Jwt),
+            "public" => Some(AuthMode::Public),
+            _ => None,
+        }
+    }
+}
+
+/// Isolation's database spelling.
+pub fn isolation_str(isolation: Isolation) -> &'static str {
+    match isolation {
+        Isolation::Strict => "strict",
+        Isolation::Warm => "warm",
+    }
+}
+
+/// Parses isolation's database spelling.
+pub fn parse_isolation(text: &str) -> Option<Isolation> {
+    match text {
+        "strict" => Some(Isolation::Strict),
+        "warm" => Some(Isolation::Warm),
+        _ => None,
+    }
+}
+
+/// A tenant (its JWT secret never leaves the control plane).
+#[derive(Debug, Clone, Serialize)]
+pub struct Tenant {
+    /// Lower-case name, also the first path segment of its endpoints.
+    pub name: String,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+}
+
+/// What a deploy asks for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSpec {
+    /// HTTP method, e.g. `GET`.
+    pub method: String,
+    /// Route below the tenant, e.g. `/accounts/{id}`.
+    pub route: String,
+    /// The handler's source.
+    pub script: String,
+    /// Who may call it.
+    #[serde(default)]
+    pub auth: AuthMode,
+    /// Instance sharing.
+    #[serde(default)]
+    pub isolation: Isolation,
+    /// Limits; unset fields take the defaults.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// One version of an endpoint: its script and settings as deployed.
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointVersion {
+    /// 1, 2, ... in deploy order.
+    pub version: i32,
+    /// HTTP method.
+    pub method: String,
+    /// Route below the tenant.
+    pub route: String,
+    /// Who may call it.
+    pub auth: AuthMode,
+    /// Instance sharing.
+    pub isolation: Isolation,
+    /// Limits.
+    pub limits: Limits,
+    /// SHA-256 of the script, hex.
+    pub script_sha256: String,
+    /// When it was deployed (RFC 3339).
+    pub deployed_at: String,
+}
+
+/// An endpoint and the version it serves.
+#[derive(Debug, Clone, Serialize)]
+pub struct Endpoint {
+    /// Tenant name.
+    pub tenant: String,
+    /// Endpoint name.
+    pub name: String,
+    /// The version being served.
+    pub current: EndpointVersion,
+    /// Its script (omitted from lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+}
+
+/// A token's record; its value is shown once, at creation, and never stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenRecord {
+    /// The token id (`jti` claim).
+    pub jti: String,
+    /// A name for people.
+    pub name: String,
+    /// Whether it may call the tenant's admin API.
+    pub admin: bool,
+    /// The endpoints it is limited to; `None` means all.
+    pub endpoints: Option<Vec<String>>,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// Expiry (RFC 3339), if any.
+    pub expires_at: Option<String>,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<String>,
+}

@@ -1,0 +1,213 @@
+//! The data plane's view of the control plane: per-tenant secrets, revocations and routes,
+//! cached in memory so a request never queries PostgreSQL, and invalidated through
+//! LISTEN/NOTIFY when any node changes a tenant.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use futures_util::StreamExt;
+use tokio_postgres::AsyncMessage;
+
+use super::ControlError;
+use super::model::{AuthMode, Endpoint};
+use super::route::RoutePattern;
+use super::store::{CHANGES_CHANNEL, Store};
+use crate::sandbox::{Isolation, Limits};
+
+/// One routable endpoint version.
+#[derive(Debug, Clone)]
+pub struct RouteEntry {
+    /// Endpoint name.
+    pub endpoint: String,
+    /// The version served.
+    pub version: i32,
+    /// HTTP method.
+    pub method: String,
+    /// Route pattern.
+    pub pattern: RoutePattern,
+    /// Who may call it.
+    pub auth: AuthMode,
+    /// Instance sharing.
+    pub isolation: Isolation,
+    /// Limits.
+    pub limits: Limits,
+    /// The handler's source.
+    pub script: Arc<str>,
+    /// Hash of the script, naming the version in instance pools.
+    pub script_sha256: String,
+}
+
+/// Everything the data plane needs to know about one tenant.
+#[derive(Debug)]
+pub struct TenantView {
+    /// Tenant name.
+    pub name: String,
+    /// HS256 secret for its tokens.
+    pub jwt_secret: Vec<u8>,
+    /// Revoked token ids.
+    pub revoked: HashSet<String>,
+    /// Its endpoints.
+    pub routes: Vec<RouteEntry>,
+}
+
+/// What a path resolved to within a tenant.
+pub enum RouteMatch<'a> {
+    /// An endpoint and the path's parameters.
+    Found(&'a RouteEntry, BTreeMap<String, String>),
+    /// Some endpoint has this path, none with this method; the allowed methods.
+    WrongMethod(Vec<String>),
+    /// No endpoint has this path.
+    NotFound,
+}
+
+impl TenantView {
+    /// Resolves `method` and the path below the tenant.
+    pub fn route(&self, method: &str, segments: &[String]) -> RouteMatch<'_> {
+        let mut allowed = Vec::new();
+        for entry in &self.routes {
+            if let Some(params) = entry.pattern.matches(segments) {
+                if entry.method == method {
+                    return RouteMatch::Found(entry, params);
+                }
+                allowed.push(entry.method.clone());
+            }
+        }
+        if allowed.is_empty() {
+            RouteMatch::NotFound
+        } else {
+            RouteMatch::WrongMethod(allowed)
+        }
+    }
+}
+
+/// Unknown tenant names remembered at most (requests for random names must not each hit
+/// PostgreSQL, nor grow memory without bound).
+const MAX_NEGATIVE_ENTRIES: usize = 10_000;
+
+/// The cache.
+pub struct Registry {
+    store: Store,
+    tenants: DashMap<String, Option<Arc<TenantView>>>,
+    /// Bumped by every invalidation: a load that raced one is not cached.
+    generation: AtomicU64,
+}
+
+impl Registry {
+    /// An empty cache over `store`.
+    pub fn new(store: Store) -> Arc<Self> {
+        Arc::new(Registry {
+            store,
+            tenants: DashMap::new(),
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    /// The tenant's view, loading it on a miss; `None` if there is no such tenant.
+    pub async fn tenant(&self, name: &str) -> Result<Option<Arc<TenantView>>, ControlError> {
+        if let Some(entry) = self.tenants.get(name) {
+            return Ok(entry.clone());
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let view = self.load(name).await?;
+        if view.is_none() && self.tenants.len() >= MAX_NEGATIVE_ENTRIES {
+            self.tenants.retain(|_, v| v.is_some());
+        }
+        if self.generation.load(Ordering::SeqCst) == generation {
+            self.tenants.insert(name.to_string(), view.clone());
+        }
+        Ok(view)
+    }
+
+    /// Forgets a tenant, so the next request reloads it.
+    pub fn invalidate(&self, name: &str) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.tenants.remove(name);
+    }
+
+    fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.tenants.clear();
+    }
+
+    async fn load(&self, name: &str) -> Result<Option<Arc<TenantView>>, ControlError> {
+        let Some(secrets) = self.store.tenant_secrets(name).await? else {
+            return Ok(None);
+        };
+        let routes = self
+            .store
+            .endpoints(name, true)
+            .await?
+            .into_iter()
+            .map(route_entry)
+            .collect::<Result<_, _>>()?;
+        Ok(Some(Arc::new(TenantView {
+            name: name.to_string(),
+            jwt_secret: secrets.jwt_secret,
+            revoked: secrets.revoked.into_iter().collect(),
+            routes,
+        })))
+    }
+
+    /// Follows change notifications from every node until the process ends. After a lost
+    /// connection it drops the whole cache (changes may have been missed) and reconnects.
+    pub async fn follow_changes(self: Arc<Self>, config: tokio_postgres::Config) {
+        loop {
+            if let Err(e) = self.listen_once(&config).await {
+                tracing::warn!("change notifications interrupted: {e}; re-syncing");
+            }
+            self.invalidate_all();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn listen_once(
+        &self,
+        config: &tokio_postgres::Config,
+    ) -> Result<(), tokio_postgres::Error> {
+        let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let driver = tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(AsyncMessage::Notification(n)) => {
+                        let _ = tx.send(Ok(n.payload().to_string()));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        client
+            .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
+            .await?;
+        // Anything cached before LISTEN took effect may be stale.
+        self.invalidate_all();
+        while let Some(message) = rx.recv().await {
+            self.invalidate(&message?);
+        }
+        driver.abort();
+        Ok(())
+    }
+}
+
+fn route_entry(endpoint: Endpoint) -> Result<RouteEntry, ControlError> {
+    let current = endpoint.current;
+    Ok(RouteEntry {
+        endpoint: endpoint.name,
+        version: current.version,
+        method: current.method,
+        pattern: RoutePattern::parse(&current.route)?,
+        auth: current.auth,
+        isolation: current.isolation,
+        limits: current.limits,
+        script: Arc::from(endpoint.script.unwrap_or_default()),
+        script_sha256: current.script_sha256,
+    })
+}

@@ -1,0 +1,102 @@
+//! Endpoint routes: `/accounts/{id}`-style patterns below the tenant's path segment.
+
+use std::collections::BTreeMap;
+
+use super::ControlError;
+
+/// A parsed route pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutePattern {
+    segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Param(String),
+}
+
+/// Most segments a route may have.
+const MAX_SEGMENTS: usize = 16;
+
+impl RoutePattern {
+    /// Parses `route`: starts with `/`, segments of URL-safe characters or `{name}`.
+    pub fn parse(route: &str) -> Result<Self, ControlError> {
+        let invalid = |why: &str| ControlError::Invalid(format!("route {route:?}: {why}"));
+        let rest = route
+            .strip_prefix('/')
+            .ok_or_else(|| invalid("must start with '/'"))?;
+        let mut segments = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        for part in rest.split('/').filter(|p| !p.is_empty()) {
+            if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(invalid("parameter names are letters, digits and '_'"));
+                }
+                if !names.insert(name.to_string()) {
+                    return Err(invalid("a parameter name is repeated"));
+                }
+                segments.push(Segment::Param(name.to_string()));
+            } else if part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+            {
+                segments.push(Segment::Literal(part.to_string()));
+            } else {
+                return Err(invalid(
+                    "segments are letters, digits, '-', '.', '_', '~' or {param}",
+                ));
+            }
+        }
+        if segments.len() > MAX_SEGMENTS {
+            return Err(invalid("too many segments"));
+        }
+        Ok(RoutePattern { segments })
+    }
+
+    /// The parameters if `path_segments` (already percent-decoded) match.
+    pub fn matches(&self, path_segments: &[String]) -> Option<BTreeMap<String, String>> {
+        if path_segments.len() != self.segments.len() {
+            return None;
+        }
+        let mut params = BTreeMap::new();
+        for (pattern, actual) in self.segments.iter().zip(path_segments) {
+            match pattern {
+                Segment::Literal(literal) if literal == actual => {}
+                Segment::Literal(_) => return None,
+                Segment::Param(name) => {
+                    params.insert(name.clone(), actual.clone());
+                }
+            }
+        }
+        Some(params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segs(path: &str) -> Vec<String> {
+        path.split('/')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn params_are_captured() {
+        let route = RoutePattern::parse("/accounts/{id}/orders").unwrap();
+        let params = route.matches(&segs("/accounts/42/orders")).unwrap();
+        assert_eq!(params["id"], "42");
+        assert!(route.matches(&segs("/accounts/42")).is_none());
+        assert!(route.matches(&segs("/users/42/orders")).is_none());
+    }
+
+    #[test]
+    fn bad_routes_are_refused() {
+        for bad in ["accounts", "/a b", "/{}", "/{a}/{a}", "/a/{x-y}", "/%2e%2e"] {
+            assert!(RoutePattern::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

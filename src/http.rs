@@ -1,0 +1,65 @@
+//! The HTTP front end: server, routing, the data plane, the admin API, and the one
+//! error-to-status map. Knows nothing of wasm.
+
+pub mod admin;
+pub mod data;
+pub mod respond;
+pub mod router;
+pub mod server;
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use tokio::sync::Semaphore;
+
+pub use respond::Problem;
+pub use server::{ServerLimits, serve};
+
+use crate::control::{Registry, Store};
+use crate::sandbox::Sandbox;
+
+/// Per-tenant caps applied by the front end.
+#[derive(Debug, Clone, Copy)]
+pub struct TenantCaps {
+    /// Requests in flight at once; more get 429.
+    pub max_concurrency: usize,
+    /// Largest request body, in bytes; more gets 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for TenantCaps {
+    fn default() -> Self {
+        TenantCaps {
+            max_concurrency: 32,
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Everything a request handler needs; one per process.
+pub struct AppState {
+    /// Control-plane metadata.
+    pub store: Store,
+    /// The data plane's cache of it.
+    pub registry: Arc<Registry>,
+    /// The sandbox.
+    pub sandbox: Arc<Sandbox>,
+    /// The operator's key for the admin API.
+    pub admin_key: String,
+    /// Front-end protocol limits.
+    pub server_limits: ServerLimits,
+    /// Default per-tenant caps.
+    pub tenant_caps: TenantCaps,
+    /// Per-tenant in-flight request permits.
+    pub in_flight: DashMap<String, Arc<Semaphore>>,
+}
+
+impl AppState {
+    /// The tenant's in-flight permits.
+    pub fn tenant_semaphore(&self, tenant: &str) -> Arc<Semaphore> {
+        self.in_flight
+            .entry(tenant.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.tenant_caps.max_concurrency)))
+            .clone()
+    }
+}

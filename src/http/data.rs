@@ -1,0 +1,142 @@
+//! The data plane: `/{tenant}/{route}` → authenticate → the tenant's handler in the sandbox.
+
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, HOST, HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+
+use super::AppState;
+use super::respond::{Body, Problem};
+use super::server::read_body;
+use crate::auth::{AuthError, jwt};
+use crate::control::model::AuthMode;
+use crate::control::registry::{RouteMatch, TenantView};
+use crate::host::GuestRequest;
+use crate::sandbox::Call;
+
+/// Serves one data-plane request; `segments[0]` is the tenant.
+pub async fn handle(
+    state: &AppState,
+    request: Request<Incoming>,
+    segments: Vec<String>,
+    request_id: &str,
+) -> Result<Response<Body>, Problem> {
+    let tenant_name = &segments[0];
+    let tenant = state
+        .registry
+        .tenant(tenant_name)
+        .await?
+        .ok_or_else(|| Problem::NotFound(format!("no tenant {tenant_name:?}")))?;
+    let method = request.method().as_str().to_string();
+    let (entry, params) = match tenant.route(&method, &segments[1..]) {
+        RouteMatch::Found(entry, params) => (entry.clone(), params),
+        RouteMatch::WrongMethod(allowed) => return Err(Problem::MethodNotAllowed(allowed)),
+        RouteMatch::NotFound => return Err(Problem::NotFound("no such route".into())),
+    };
+    if entry.auth == AuthMode::Jwt {
+        let header = request
+            .headers()
+            .get(AUTHORIZATION)
+            .map(HeaderValue::as_bytes);
+        let claims = authenticate(state, &tenant, jwt::bearer_token(header)?).await?;
+        jwt::may_call(&claims, &entry.endpoint)?;
+    }
+    let semaphore = state.tenant_semaphore(&tenant.name);
+    let _permit = semaphore
+        .try_acquire()
+        .map_err(|_| Problem::TooManyRequests)?;
+
+    let read = read_body(
+        request,
+        state.tenant_caps.max_body_bytes,
+        state.server_limits.body_timeout,
+    )
+    .await?;
+    let guest_request = guest_request(&read.parts, read.body.to_vec(), &segments[1..], params);
+    let call = Call {
+        tenant: tenant.name.clone(),
+        endpoint: entry.endpoint.clone(),
+        version: format!("{}-{}", entry.version, entry.script_sha256),
+        script: entry.script.clone(),
+        isolation: entry.isolation,
+        limits: entry.limits,
+        request: guest_request,
+    };
+    let reply = state.sandbox.handle(call).await.map_err(|error| {
+        // The tenant's logs get the details (persisted in a later issue); the client does not.
+        tracing::info!(request_id, tenant = %tenant.name, endpoint = %entry.endpoint,
+            error = %error.kind, output = %error.output, "handler failed");
+        Problem::from(error)
+    })?;
+    let mut response = Response::new(Body::from(reply.response.body));
+    *response.status_mut() = StatusCode::from_u16(reply.response.status)
+        .map_err(|e| Problem::BadReturn(e.to_string()))?;
+    for (name, value) in reply.response.headers {
+        // The sandbox validated both; a failure here is a bug, reported as a bad return.
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| Problem::BadReturn(e.to_string()))?;
+        let value = HeaderValue::from_str(&value).map_err(|e| Problem::BadReturn(e.to_string()))?;
+        response.headers_mut().append(name, value);
+    }
+    Ok(response)
+}
+
+/// Verifies a data-plane token. A valid token of another tenant is a 403, not a 401.
+async fn authenticate(
+    state: &AppState,
+    tenant: &TenantView,
+    token: &str,
+) -> Result<jwt::Claims, Problem> {
+    match jwt::verify(token, &tenant.name, &tenant.jwt_secret, &tenant.revoked) {
+        Ok(claims) => Ok(claims),
+        Err(error) => {
+            if let Some(other) = jwt::claimed_tenant(token).filter(|aud| *aud != tenant.name)
+                && let Some(other) = state.registry.tenant(&other).await?
+                && jwt::verify(token, &other.name, &other.jwt_secret, &other.revoked).is_ok()
+            {
+                return Err(
+                    AuthError::Forbidden("this token belongs to another tenant".into()).into(),
+                );
+            }
+            Err(error.into())
+        }
+    }
+}
+
+fn guest_request(
+    parts: &hyper::http::request::Parts,
+    body: Vec<u8>,
+    route_segments: &[String],
+    path_params: std::collections::BTreeMap<String, String>,
+) -> GuestRequest {
+    let host = parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = match parts
+        .headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+    {
+        Some("https") => "https",
+        _ => "http",
+    };
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    GuestRequest {
+        method: parts.method.as_str().to_string(),
+        url: format!("{scheme}://{host}{path_and_query}"),
+        path: format!("/{}", route_segments.join("/")),
+        query_string: parts.uri.query().unwrap_or("").to_string(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
+            .collect(),
+        path_params,
+        body,
+    }
+}

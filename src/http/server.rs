@@ -1,0 +1,172 @@
+//! The hyper front end: accept loop, per-connection protocol limits and timeouts, request
+//! body caps, request ids, graceful shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use super::respond::{Body, Problem};
+use super::{AppState, router};
+
+/// Protocol limits of the front end.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// Time to receive a request's headers (slowloris gets no further).
+    pub header_timeout: Duration,
+    /// Time to receive a request's body.
+    pub body_timeout: Duration,
+    /// Most request headers.
+    pub max_headers: usize,
+    /// Largest buffered request head, in bytes.
+    pub max_header_bytes: usize,
+    /// Open connections at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_headers: 100,
+            max_header_bytes: 64 << 10,
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// A request with its body read, within limits.
+pub struct ReadRequest {
+    /// Method, URI, headers.
+    pub parts: hyper::http::request::Parts,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// Serves until `shutdown` completes, then stops accepting and waits for in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let limits = state.server_limits.clone();
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_headers(limits.max_headers)
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(limits.max_header_bytes as u32);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("never closed"),
+            _ = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let state = state.clone();
+        let service = service_fn(move |request| handle(state.clone(), peer, request));
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+async fn handle(
+    state: Arc<AppState>,
+    _peer: SocketAddr,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let request_id = new_request_id();
+    let mut response = match router::route(&state, request, &request_id).await {
+        Ok(response) => response,
+        Err(problem) => problem.into_response(&request_id),
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    Ok(response)
+}
+
+/// Reads the whole body, refusing more than `max_bytes` or a client slower than the body
+/// timeout.
+pub async fn read_body(
+    request: Request<Incoming>,
+    max_bytes: usize,
+    timeout: Duration,
+) -> Result<ReadRequest, Problem> {
+    let (parts, body) = request.into_parts();
+    if let Some(length) = parts.headers.get(hyper::header::CONTENT_LENGTH) {
+        let length: usize = length
+            .to_str()
+            .ok()
+            .and_then(|l| l.parse().ok())
+            .ok_or_else(|| Problem::BadRequest("invalid content-length".into()))?;
+        if length > max_bytes {
+            return Err(Problem::TooLarge(max_bytes));
+        }
+    }
+    let collected = tokio::time::timeout(timeout, Limited::new(body, max_bytes).collect())
+        .await
+        .map_err(|_| Problem::BadRequest("request body not received in time".into()))?;
+    match collected {
+        Ok(body) => Ok(ReadRequest {
+            parts,
+            body: body.to_bytes(),
+        }),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(Problem::TooLarge(max_bytes))
+        }
+        Err(e) => Err(Problem::BadRequest(format!(
+            "reading the request body: {e}"
+        ))),
+    }
+}
+
+fn new_request_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
