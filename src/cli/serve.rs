@@ -28,6 +28,12 @@ pub struct ServeArgs {
     /// The runtime directory (default: $PUBFN_RUNTIME, else the last one built).
     #[arg(long)]
     pub runtime: Option<PathBuf>,
+    /// Requests one tenant may have in flight; more get 429.
+    #[arg(long, default_value_t = TenantCaps::default().max_concurrency)]
+    pub tenant_max_concurrency: usize,
+    /// Largest request body for a tenant's endpoint, in bytes; more gets 413.
+    #[arg(long, default_value_t = TenantCaps::default().max_body_bytes)]
+    pub tenant_max_body_bytes: usize,
 }
 
 /// Runs the server until SIGTERM or SIGINT.
@@ -85,7 +91,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         sandbox: Arc::new(sandbox),
         admin_key,
         server_limits: ServerLimits::default(),
-        tenant_caps: TenantCaps::default(),
+        tenant_caps: TenantCaps {
+            max_concurrency: args.tenant_max_concurrency,
+            max_body_bytes: args.tenant_max_body_bytes,
+        },
         in_flight: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind(args.listen)

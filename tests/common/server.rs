@@ -1,0 +1,279 @@
+//! A throwaway PostgreSQL and real `pubfn serve` processes on 127.0.0.1, with a small HTTP
+//! client, for end-to-end tests.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use pubfn::db::LocalCluster;
+
+/// The admin key every test server uses.
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
+
+/// The test binary's PostgreSQL cluster, started once and stopped when the process exits.
+pub fn cluster() -> &'static LocalCluster {
+    static CLUSTER: OnceLock<(tempfile::TempDir, LocalCluster)> = OnceLock::new();
+    &CLUSTER
+        .get_or_init(|| {
+            let dir = tempfile::Builder::new()
+                .prefix("pubfn-pg-")
+                .tempdir()
+                .expect("tempdir");
+            // The server runs as an unprivileged user, who must be able to reach its directory.
+            std::fs::set_permissions(
+                dir.path(),
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .expect("chmod");
+            let cluster = LocalCluster::start(&dir.path().join("pg")).expect("starting PostgreSQL");
+            (dir, cluster)
+        })
+        .1
+}
+
+/// A fresh, empty database on the test cluster; returns its URL.
+pub async fn fresh_database(name: &str) -> String {
+    let (client, connection) = cluster()
+        .config("postgres")
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await
+        .unwrap();
+    client
+        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .unwrap();
+    cluster().url(name)
+}
+
+/// The runtime directory, built through the same cached script users run.
+pub fn runtime_dir() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-python-runtime");
+    let output = Command::new(script)
+        .arg("--quiet")
+        .output()
+        .expect("running the build script");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    PathBuf::from(
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .trim(),
+    )
+}
+
+/// A running `pubfn serve`.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Server {
+    /// Starts `pubfn serve` on a free port of 127.0.0.1 with `extra` arguments.
+    pub fn start(database_url: Option<&str>, extra: &[&str]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pubfn"));
+        command
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--runtime")
+            .arg(runtime_dir());
+        if let Some(url) = database_url {
+            command.args(["--database-url", url]);
+        }
+        command
+            .args(extra)
+            .env("PUBFN_ADMIN_KEY", ADMIN_KEY)
+            .env(
+                "PUBFN_CACHE_DIR",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("pubfn-cache"),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("starting pubfn serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("pubfn serve exited before listening")
+                .unwrap();
+            if let Some(addr) = line.strip_prefix("pubfn listening on ") {
+                break addr.trim().to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, base }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("not JSON: {:?}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection.
+pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let uri: hyper::Uri = url.parse().unwrap();
+    let authority = uri.authority().unwrap().clone();
+    let stream = tokio::net::TcpStream::connect(authority.as_str())
+        .await
+        .expect("connect");
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let mut builder = hyper::Request::builder()
+        .method(method)
+        .uri(uri.path_and_query().unwrap().as_str());
+    builder = builder.header("host", authority.as_str());
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let request = builder
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(60), sender.send_request(request))
+        .await
+        .expect("response in time")
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    Reply {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// An admin API call with the operator key.
+pub async fn admin(server: &Server, method: &str, path: &str, body: serde_json::Value) -> Reply {
+    let auth = format!("Bearer {ADMIN_KEY}");
+    let body = if body.is_null() {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
+    request(
+        method,
+        &format!("{}/admin/v1{path}", server.base),
+        &[("authorization", &auth)],
+        &body,
+    )
+    .await
+}
+
+/// Creates a tenant and deploys `script` as `GET /{route}` named `name`.
+pub async fn tenant_with_endpoint(
+    server: &Server,
+    tenant: &str,
+    name: &str,
+    route: &str,
+    script: &str,
+) {
+    let reply = admin(
+        server,
+        "POST",
+        "/tenants",
+        serde_json::json!({"name": tenant}),
+    )
+    .await;
+    assert!(reply.status == 201 || reply.status == 409, "{reply:?}");
+    deploy(
+        server,
+        tenant,
+        name,
+        serde_json::json!({"method": "GET", "route": route, "script": script}),
+    )
+    .await;
+}
+
+/// Deploys an endpoint; panics unless it succeeds.
+pub async fn deploy(
+    server: &Server,
+    tenant: &str,
+    name: &str,
+    spec: serde_json::Value,
+) -> serde_json::Value {
+    let reply = admin(
+        server,
+        "PUT",
+        &format!("/tenants/{tenant}/endpoints/{name}"),
+        spec,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    reply.json()
+}
+
+/// A fresh data-plane token of `tenant`.
+pub async fn token(server: &Server, tenant: &str, spec: serde_json::Value) -> String {
+    let reply = admin(server, "POST", &format!("/tenants/{tenant}/tokens"), spec).await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    reply.json()["token"].as_str().unwrap().to_string()
+}
+
+/// The tenant's JWT secret, read straight from the metadata database (to forge tokens).
+pub async fn tenant_secret(database_url: &str, tenant: &str) -> Vec<u8> {
+    let (client, connection) = database_url
+        .parse::<tokio_postgres::Config>()
+        .unwrap()
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .query_one(
+            "SELECT jwt_secret FROM pubfn.tenants WHERE name = $1",
+            &[&tenant],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
