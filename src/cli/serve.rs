@@ -72,7 +72,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("migrating the metadata schema: {e}"))?;
     let registry = Registry::new(store.clone());
-    tokio::spawn(registry.clone().follow_changes(pg_config));
+    let follower = tokio::spawn(registry.clone().follow_changes(pg_config));
 
     let runtime_dir = args
         .runtime

@@ -1,0 +1,294 @@
+//! The admin API, several nodes on one PostgreSQL, graceful shutdown and the embedded default.
+
+#[path = "common/server.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Server, admin, deploy, fresh_database, request, tenant_with_endpoint, token};
+use serde_json::json;
+
+fn script(text: &str) -> String {
+    format!("def handler():\n    return {{'v': '{text}'}}\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_update_rollback_and_syntax_errors() {
+    let db = fresh_database("deploys").await;
+    let server = Server::start(Some(&db), &[]);
+    tenant_with_endpoint(&server, "shop", "item", "/item", &script("one")).await;
+    let auth = format!(
+        "Bearer {}",
+        token(&server, "shop", json!({"name": "c"})).await
+    );
+    let url = format!("{}/shop/item", server.base);
+    let headers = [("authorization", auth.as_str())];
+    let get = || request("GET", &url, &headers, b"");
+    assert_eq!(get().await.json()["v"], "one");
+
+    let v2 = deploy(
+        &server,
+        "shop",
+        "item",
+        json!({"method": "GET", "route": "/item", "script": script("two")}),
+    )
+    .await;
+    assert_eq!(v2["version"]["version"], 2);
+    assert_eq!(get().await.json()["v"], "two");
+
+    let bad = json!({"method": "GET", "route": "/item", "script": "def handler(:\n    pass\n"});
+    let refused = admin(&server, "PUT", "/tenants/shop/endpoints/item", bad).await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(
+        (
+            refused.json()["line"].clone(),
+            refused.json()["column"].clone()
+        ),
+        (json!(1), json!(13))
+    );
+    assert_eq!(
+        get().await.json()["v"],
+        "two",
+        "a refused deploy changes nothing"
+    );
+
+    let versions = admin(
+        &server,
+        "GET",
+        "/tenants/shop/endpoints/item/versions",
+        json!(null),
+    )
+    .await
+    .json();
+    assert_eq!(versions.as_array().unwrap().len(), 2);
+    let rolled = admin(
+        &server,
+        "POST",
+        "/tenants/shop/endpoints/item/rollback",
+        json!({"version": 1}),
+    )
+    .await;
+    assert_eq!(rolled.status, 200);
+    assert_eq!(get().await.json()["v"], "one");
+    assert_eq!(
+        admin(
+            &server,
+            "POST",
+            "/tenants/shop/endpoints/item/rollback",
+            json!({"version": 9})
+        )
+        .await
+        .status,
+        404
+    );
+
+    let clash = json!({"method": "GET", "route": "/item", "script": script("x")});
+    assert_eq!(
+        admin(&server, "PUT", "/tenants/shop/endpoints/other", clash)
+            .await
+            .status,
+        409
+    );
+    let listed = admin(&server, "GET", "/tenants/shop/endpoints", json!(null))
+        .await
+        .json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(
+        admin(
+            &server,
+            "DELETE",
+            "/tenants/shop/endpoints/item",
+            json!(null)
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(get().await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tenant_admins_reach_only_their_tenant_and_data_tokens_no_admin_api() {
+    let db = fresh_database("scopes").await;
+    let server = Server::start(Some(&db), &[]);
+    tenant_with_endpoint(&server, "one", "e", "/e", &script("1")).await;
+    tenant_with_endpoint(&server, "two", "e", "/e", &script("2")).await;
+    let tenant_admin = format!(
+        "Bearer {}",
+        token(&server, "one", json!({"name": "adm", "admin": true})).await
+    );
+    let data_token = format!(
+        "Bearer {}",
+        token(&server, "one", json!({"name": "data"})).await
+    );
+    let call = |path: &str, auth: &str| {
+        let url = format!("{}/admin/v1{path}", server.base);
+        let auth = auth.to_string();
+        async move {
+            request("GET", &url, &[("authorization", &auth)], b"")
+                .await
+                .status
+        }
+    };
+    assert_eq!(call("/tenants/one/endpoints", &tenant_admin).await, 200);
+    assert_eq!(call("/tenants/two/endpoints", &tenant_admin).await, 403);
+    assert_eq!(
+        call("/tenants", &tenant_admin).await,
+        403,
+        "listing tenants is the operator's"
+    );
+    assert_eq!(call("/tenants/one/endpoints", &data_token).await, 403);
+    assert_eq!(call("/tenants", "Bearer wrong-key").await, 401);
+    let tokens = admin(&server, "GET", "/tenants/one/tokens", json!(null)).await;
+    assert_eq!(tokens.status, 200);
+    assert!(
+        !String::from_utf8_lossy(&tokens.body).contains("eyJ"),
+        "token values are never listed"
+    );
+    let no_expiry = admin(
+        &server,
+        "POST",
+        "/tenants/one/tokens",
+        json!({"name": "server", "no_expiry": true}),
+    )
+    .await;
+    assert_eq!(no_expiry.json()["expires_at"], json!(null));
+    assert_eq!(
+        admin(&server, "POST", "/tenants", json!({"name": "Bad Name"}))
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        admin(&server, "POST", "/tenants", json!({"name": "one"}))
+            .await
+            .status,
+        409
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_on_one_node_reach_another_within_a_second() {
+    let db = fresh_database("nodes").await;
+    let a = Server::start(Some(&db), &[]);
+    let b = Server::start(Some(&db), &[]);
+    tenant_with_endpoint(&a, "multi", "e", "/e", &script("first")).await;
+    let issued = admin(&a, "POST", "/tenants/multi/tokens", json!({"name": "c"}))
+        .await
+        .json();
+    let auth = format!("Bearer {}", issued["token"].as_str().unwrap());
+    let on_b = format!("{}/multi/e", b.base);
+    assert_eq!(
+        request("GET", &on_b, &[("authorization", &auth)], b"")
+            .await
+            .json()["v"],
+        "first"
+    );
+
+    deploy(
+        &a,
+        "multi",
+        "e",
+        json!({"method": "GET", "route": "/e", "script": script("second")}),
+    )
+    .await;
+    let start = Instant::now();
+    loop {
+        let reply = request("GET", &on_b, &[("authorization", &auth)], b"").await;
+        if reply.json()["v"] == "second" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "the deploy did not reach node B"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let jti = issued["jti"].as_str().unwrap();
+    assert_eq!(
+        admin(
+            &a,
+            "DELETE",
+            &format!("/tenants/multi/tokens/{jti}"),
+            json!(null)
+        )
+        .await
+        .status,
+        204
+    );
+    let start = Instant::now();
+    while request("GET", &on_b, &[("authorization", &auth)], b"")
+        .await
+        .status
+        != 401
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "the revocation did not reach node B"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
+    let db = fresh_database("drain").await;
+    let mut server = Server::start(Some(&db), &[]);
+    let slow = "import time\ndef handler():\n    time.sleep(1.5)\n    return 'finished'\n";
+    tenant_with_endpoint(&server, "drain", "slow", "/slow", slow).await;
+    let auth = format!(
+        "Bearer {}",
+        token(&server, "drain", json!({"name": "c"})).await
+    );
+    let url = format!("{}/drain/slow", server.base);
+    let in_flight =
+        tokio::spawn(async move { request("GET", &url, &[("authorization", &auth)], b"").await });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.terminate();
+        (status, server)
+    });
+    let reply = in_flight.await.unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(&reply.body[..], b"finished");
+    let (status, server) = status.await.unwrap();
+    assert!(status.success(), "{status:?}");
+    let refused = tokio::net::TcpStream::connect(server.base.trim_start_matches("http://")).await;
+    assert!(refused.is_err(), "no longer accepting");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn embedded_default_serves_the_demo_and_cleans_up() {
+    let dir = tempfile::Builder::new()
+        .prefix("pubfn-embedded-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let data_dir = dir.path().join("data");
+    let mut server = Server::start(None, &["--data-dir", data_dir.to_str().unwrap()]);
+    let reply = admin(
+        &server,
+        "POST",
+        "/tenants/demo/tokens",
+        json!({"name": "t"}),
+    )
+    .await;
+    let auth = format!("Bearer {}", reply.json()["token"].as_str().unwrap());
+    let demo = request(
+        "GET",
+        &format!("{}/demo/accounts", server.base),
+        &[("authorization", &auth)],
+        b"",
+    )
+    .await;
+    assert_eq!(demo.status, 200);
+    assert_eq!(demo.json()["accounts"].as_array().unwrap().len(), 3);
+    assert!(server.terminate().success());
+    let pid_file = data_dir.join("postgres/data/postmaster.pid");
+    assert!(!pid_file.exists(), "the embedded PostgreSQL was stopped");
+}
