@@ -114,6 +114,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     crate::http::serve(listener, state, shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;
+    // Stop listening for changes before the embedded cluster goes away under it.
+    follower.abort();
     if let Some(mut cluster) = cluster {
         let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
     }
