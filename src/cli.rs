@@ -1,6 +1,8 @@
 //! The command line: one file per verb group.
 
+mod admin_client;
 mod demo;
+pub mod manage;
 pub mod run;
 pub mod serve;
 
@@ -12,6 +14,8 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    server: admin_client::ServerArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -20,6 +24,15 @@ enum Command {
     Run(run::RunArgs),
     /// Serve published endpoints and the admin API.
     Serve(serve::ServeArgs),
+    /// Manage tenants through the admin API (PUBFN_ADMIN_KEY, --server).
+    #[command(subcommand)]
+    Tenant(manage::TenantCommand),
+    /// Manage endpoints through the admin API.
+    #[command(subcommand)]
+    Endpoint(manage::EndpointCommand),
+    /// Manage tokens through the admin API.
+    #[command(subcommand)]
+    Token(manage::TokenCommand),
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -45,6 +58,9 @@ pub fn main(cli: Cli) -> std::process::ExitCode {
         match cli.command {
             Command::Run(args) => run::run(args).await,
             Command::Serve(args) => serve::run(args).await,
+            Command::Tenant(command) => manage::tenant(cli.server, command).await,
+            Command::Endpoint(command) => manage::endpoint(cli.server, command).await,
+            Command::Token(command) => manage::token(cli.server, command).await,
         }
     })
 }

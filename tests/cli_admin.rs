@@ -1,0 +1,120 @@
+//! The CLI verbs against a real server.
+
+#[path = "common/server.rs"]
+mod common;
+
+use std::process::Command;
+
+use common::{ADMIN_KEY, Server, fresh_database, request};
+
+fn pubfn(server: &Server, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_pubfn"))
+        .args(args)
+        .args(["--server", &server.base])
+        .env("PUBFN_ADMIN_KEY", ADMIN_KEY)
+        .output()
+        .expect("running pubfn");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tenant_endpoint_and_token_verbs_drive_the_admin_api() {
+    let db = fresh_database("cli").await;
+    let server = Server::start(Some(&db), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = dir.path().join("v1.py");
+    let v2 = dir.path().join("v2.py");
+    let broken = dir.path().join("broken.py");
+    std::fs::write(&v1, "def handler():\n    return 'one'\n").unwrap();
+    std::fs::write(&v2, "def handler():\n    return 'two'\n").unwrap();
+    std::fs::write(&broken, "def handler(:\n").unwrap();
+
+    assert!(pubfn(&server, &["tenant", "create", "cli"]).0);
+    let (ok, out, _) = pubfn(&server, &["tenant", "list"]);
+    assert!(ok && out.contains("\"cli\""), "{out}");
+    for script in [&v1, &v2] {
+        let (ok, _, err) = pubfn(
+            &server,
+            &[
+                "endpoint",
+                "deploy",
+                "--tenant",
+                "cli",
+                "hi",
+                "--route",
+                "/hi",
+                "--script",
+                script.to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "{err}");
+    }
+    let (ok, _, err) = pubfn(
+        &server,
+        &[
+            "endpoint",
+            "deploy",
+            "--tenant",
+            "cli",
+            "hi",
+            "--route",
+            "/hi",
+            "--script",
+            broken.to_str().unwrap(),
+        ],
+    );
+    assert!(!ok && err.contains("line 1, column 13"), "{err}");
+
+    let (ok, out, _) = pubfn(&server, &["token", "create", "--tenant", "cli", "client"]);
+    assert!(ok);
+    let issued: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let auth = format!("Bearer {}", issued["token"].as_str().unwrap());
+    let url = format!("{}/cli/hi", server.base);
+    assert_eq!(
+        &request("GET", &url, &[("authorization", &auth)], b"")
+            .await
+            .body[..],
+        b"two"
+    );
+
+    assert!(
+        pubfn(
+            &server,
+            &[
+                "endpoint",
+                "rollback",
+                "--tenant",
+                "cli",
+                "hi",
+                "--version",
+                "1"
+            ]
+        )
+        .0
+    );
+    assert_eq!(
+        &request("GET", &url, &[("authorization", &auth)], b"")
+            .await
+            .body[..],
+        b"one"
+    );
+    let (ok, out, _) = pubfn(&server, &["endpoint", "show", "--tenant", "cli", "hi"]);
+    assert!(ok && out.contains("return 'one'"), "{out}");
+
+    let jti = issued["jti"].as_str().unwrap();
+    assert!(pubfn(&server, &["token", "revoke", "--tenant", "cli", jti]).0);
+    assert_eq!(
+        request("GET", &url, &[("authorization", &auth)], b"")
+            .await
+            .status,
+        401
+    );
+    assert!(pubfn(&server, &["endpoint", "delete", "--tenant", "cli", "hi"]).0);
+    assert!(pubfn(&server, &["tenant", "delete", "cli"]).0);
+    let (ok, _, err) = pubfn(&server, &["tenant", "delete", "cli"]);
+    assert!(!ok && err.contains("404"), "{err}");
+}
