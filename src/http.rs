@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 pub use respond::Problem;
 pub use server::{ServerLimits, serve};
 
+use crate::control::model::TenantLimits;
 use crate::control::{Registry, Store};
 use crate::sandbox::Sandbox;
 
@@ -50,16 +51,33 @@ pub struct AppState {
     pub server_limits: ServerLimits,
     /// Default per-tenant caps.
     pub tenant_caps: TenantCaps,
-    /// Per-tenant in-flight request permits.
-    pub in_flight: DashMap<String, Arc<Semaphore>>,
+    /// Per-tenant in-flight request permits, with the cap they were made for.
+    pub in_flight: DashMap<String, (usize, Arc<Semaphore>)>,
 }
 
 impl AppState {
-    /// The tenant's in-flight permits.
-    pub fn tenant_semaphore(&self, tenant: &str) -> Arc<Semaphore> {
-        self.in_flight
+    /// The tenant's effective caps: its overrides, else the server's defaults.
+    pub fn caps_for(&self, limits: &TenantLimits) -> TenantCaps {
+        TenantCaps {
+            max_concurrency: limits
+                .max_concurrency
+                .unwrap_or(self.tenant_caps.max_concurrency),
+            max_body_bytes: limits
+                .max_body_bytes
+                .unwrap_or(self.tenant_caps.max_body_bytes),
+        }
+    }
+
+    /// The tenant's in-flight permits; a changed cap starts a new semaphore (requests holding
+    /// the old one finish normally).
+    pub fn tenant_semaphore(&self, tenant: &str, cap: usize) -> Arc<Semaphore> {
+        let mut entry = self
+            .in_flight
             .entry(tenant.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.tenant_caps.max_concurrency)))
-            .clone()
+            .or_insert_with(|| (cap, Arc::new(Semaphore::new(cap))));
+        if entry.0 != cap {
+            *entry = (cap, Arc::new(Semaphore::new(cap)));
+        }
+        entry.1.clone()
     }
 }

@@ -373,3 +373,106 @@ async fn public_endpoints_need_no_token() {
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     assert_eq!(reply.json(), json!({"got": "hi", "ct": "text/plain"}));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn body_cap_is_per_tenant() {
+    let db = fresh_database("tenantcaps").await;
+    let server = Server::start(Some(&db), &[]);
+    let created = admin(
+        &server,
+        "POST",
+        "/tenants",
+        json!({"name": "tiny", "limits": {"max_body_bytes": 10}}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let echo = json!({"method": "POST", "route": "/echo", "auth": "public",
+                      "script": "def handler():\n    return request.data\n"});
+    deploy(&server, "tiny", "echo", echo.clone()).await;
+    admin(&server, "POST", "/tenants", json!({"name": "roomy"})).await;
+    deploy(&server, "roomy", "echo", echo).await;
+    let body = [b'x'; 20];
+    assert_eq!(
+        request("POST", &format!("{}/tiny/echo", server.base), &[], &body)
+            .await
+            .status,
+        413
+    );
+    assert_eq!(
+        request("POST", &format!("{}/roomy/echo", server.base), &[], &body)
+            .await
+            .status,
+        200
+    );
+    let raised = admin(
+        &server,
+        "PUT",
+        "/tenants/tiny/limits",
+        json!({"max_body_bytes": 100}),
+    )
+    .await;
+    assert_eq!(raised.status, 200, "{:?}", raised.body);
+    assert_eq!(
+        request("POST", &format!("{}/tiny/echo", server.base), &[], &body)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_headers_are_cut_off_and_health_stays_up() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = fresh_database("slowloris").await;
+    let server = Server::start(Some(&db), &["--header-timeout-ms", "500"]);
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    // The server closes the connection (possibly after a 408) instead of waiting forever.
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        slow.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(read.is_ok(), "the connection was not closed");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+    assert_eq!(
+        request("GET", &format!("{}/healthz", server.base), &[], b"")
+            .await
+            .status,
+        200
+    );
+    let many_headers: Vec<(String, String)> =
+        (0..200).map(|i| (format!("x-h{i}"), "v".into())).collect();
+    let refs: Vec<(&str, &str)> = many_headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let mut builder = hyper::Request::builder()
+        .uri("/healthz")
+        .header("host", "x");
+    for (k, v) in &refs {
+        builder = builder.header(*k, *v);
+    }
+    let response = sender
+        .send_request(
+            builder
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert!(
+        response.map(|r| r.status().as_u16() == 431).unwrap_or(true),
+        "too many headers are refused"
+    );
+}

@@ -25,7 +25,7 @@ def handler():
 
 /// Creates the demo tenant and endpoint if missing, and prints a token and a curl command.
 pub async fn seed_and_print(state: &AppState, addr: SocketAddr) -> Result<(), String> {
-    match state.store.create_tenant("demo").await {
+    match state.store.create_tenant("demo", Default::default()).await {
         Ok(_) | Err(ControlError::Conflict(_)) => {}
         Err(e) => return Err(format!("seeding the demo tenant: {e}")),
     }

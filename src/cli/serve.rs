@@ -31,6 +31,9 @@ pub struct ServeArgs {
     /// Requests one tenant may have in flight; more get 429.
     #[arg(long, default_value_t = TenantCaps::default().max_concurrency)]
     pub tenant_max_concurrency: usize,
+    /// Time a client has to send a request's headers, in milliseconds.
+    #[arg(long, default_value_t = ServerLimits::default().header_timeout.as_millis() as u64)]
+    pub header_timeout_ms: u64,
     /// Largest request body for a tenant's endpoint, in bytes; more gets 413.
     #[arg(long, default_value_t = TenantCaps::default().max_body_bytes)]
     pub tenant_max_body_bytes: usize,
@@ -90,7 +93,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         registry,
         sandbox: Arc::new(sandbox),
         admin_key,
-        server_limits: ServerLimits::default(),
+        server_limits: ServerLimits {
+            header_timeout: std::time::Duration::from_millis(args.header_timeout_ms),
+            ..ServerLimits::default()
+        },
         tenant_caps: TenantCaps {
             max_concurrency: args.tenant_max_concurrency,
             max_body_bytes: args.tenant_max_body_bytes,

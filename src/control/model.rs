@@ -51,11 +51,25 @@ pub fn parse_isolation(text: &str) -> Option<Isolation> {
     }
 }
 
+/// Per-tenant overrides of the front end's caps; unset fields take the server's defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantLimits {
+    /// Requests in flight at once; more get 429.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<usize>,
+    /// Largest request body, in bytes; more gets 413.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_bytes: Option<usize>,
+}
+
 /// A tenant (its JWT secret never leaves the control plane).
 #[derive(Debug, Clone, Serialize)]
 pub struct Tenant {
     /// Lower-case name, also the first path segment of its endpoints.
     pub name: String,
+    /// Its caps (overrides of the server's defaults).
+    pub limits: TenantLimits,
     /// When it was created (RFC 3339).
     pub created_at: String,
 }

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use tokio_postgres::AsyncMessage;
 
 use super::ControlError;
-use super::model::{AuthMode, Endpoint};
+use super::model::{AuthMode, Endpoint, TenantLimits};
 use super::route::RoutePattern;
 use super::store::{CHANGES_CHANNEL, Store};
 use crate::sandbox::{Isolation, Limits};
@@ -49,6 +49,8 @@ pub struct TenantView {
     pub jwt_secret: Vec<u8>,
     /// Revoked token ids.
     pub revoked: HashSet<String>,
+    /// Its caps.
+    pub limits: TenantLimits,
     /// Its endpoints.
     pub routes: Vec<RouteEntry>,
 }
@@ -147,6 +149,7 @@ impl Registry {
             name: name.to_string(),
             jwt_secret: secrets.jwt_secret,
             revoked: secrets.revoked.into_iter().collect(),
+            limits: secrets.limits,
             routes,
         })))
     }

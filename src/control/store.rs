@@ -7,8 +7,8 @@ use tokio_postgres::Row;
 
 use super::ControlError;
 use super::model::{
-    AuthMode, Endpoint, EndpointSpec, EndpointVersion, Tenant, TokenRecord, isolation_str,
-    parse_isolation,
+    AuthMode, Endpoint, EndpointSpec, EndpointVersion, Tenant, TenantLimits, TokenRecord,
+    isolation_str, parse_isolation,
 };
 
 /// Embedded migrations, applied in order at start-up; never edit one that has shipped.
@@ -37,6 +37,8 @@ pub struct TenantSecrets {
     pub jwt_secret: Vec<u8>,
     /// Ids of its revoked tokens.
     pub revoked: Vec<String>,
+    /// Its caps.
+    pub limits: TenantLimits,
 }
 
 impl Store {
@@ -101,26 +103,29 @@ impl Store {
     }
 
     /// Creates a tenant with a fresh random JWT secret.
-    pub async fn create_tenant(&self, name: &str) -> Result<Tenant, ControlError> {
+    pub async fn create_tenant(
+        &self,
+        name: &str,
+        limits: TenantLimits,
+    ) -> Result<Tenant, ControlError> {
+        let limits = serde_json::to_value(limits).expect("limits serialise");
         let mut secret = vec![0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut secret);
         let client = self.client().await?;
         let row = client
             .query_opt(
                 concat!(
-                    "INSERT INTO pubfn.tenants (name, jwt_secret) VALUES ($1, $2) ON CONFLICT DO NOTHING ",
-                    "RETURNING name, ", ts!("created_at" AS "created_at")
+                    "INSERT INTO pubfn.tenants (name, jwt_secret, limits) VALUES ($1, $2, $3) ",
+                    "ON CONFLICT DO NOTHING RETURNING name, limits, ",
+                    ts!("created_at" AS "created_at")
                 ),
-                &[&name, &secret],
+                &[&name, &secret, &limits],
             )
             .await?
             .ok_or_else(|| ControlError::Conflict(format!("tenant {name:?} already exists")))?;
         // Nodes may have cached "no such tenant".
         notify(&client, name).await?;
-        Ok(Tenant {
-            name: row.get(0),
-            created_at: row.get(1),
-        })
+        tenant_from_row(&row)
     }
 
     /// All tenants, by name.
@@ -130,20 +135,14 @@ impl Store {
             .await?
             .query(
                 concat!(
-                    "SELECT name, ",
+                    "SELECT name, limits, ",
                     ts!("created_at" AS "created_at"),
                     " FROM pubfn.tenants ORDER BY name"
                 ),
                 &[],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Tenant {
-                name: r.get(0),
-                created_at: r.get(1),
-            })
-            .collect())
+        rows.iter().map(tenant_from_row).collect()
     }
 
     /// One tenant.
@@ -153,7 +152,7 @@ impl Store {
             .await?
             .query_opt(
                 concat!(
-                    "SELECT name, ",
+                    "SELECT name, limits, ",
                     ts!("created_at" AS "created_at"),
                     " FROM pubfn.tenants WHERE name = $1"
                 ),
@@ -161,10 +160,28 @@ impl Store {
             )
             .await?
             .ok_or_else(|| ControlError::NotFound(format!("no tenant {name:?}")))?;
-        Ok(Tenant {
-            name: row.get(0),
-            created_at: row.get(1),
-        })
+        tenant_from_row(&row)
+    }
+
+    /// Replaces a tenant's caps.
+    pub async fn set_tenant_limits(
+        &self,
+        name: &str,
+        limits: TenantLimits,
+    ) -> Result<Tenant, ControlError> {
+        let value = serde_json::to_value(limits).expect("limits serialise");
+        let client = self.client().await?;
+        let updated = client
+            .execute(
+                "UPDATE pubfn.tenants SET limits = $2 WHERE name = $1",
+                &[&name, &value],
+            )
+            .await?;
+        if updated == 0 {
+            return Err(ControlError::NotFound(format!("no tenant {name:?}")));
+        }
+        notify(&client, name).await?;
+        self.tenant(name).await
     }
 
     /// Deletes a tenant and everything it owns.
@@ -184,7 +201,7 @@ impl Store {
         let client = self.client().await?;
         let Some(row) = client
             .query_opt(
-                "SELECT jwt_secret FROM pubfn.tenants WHERE name = $1",
+                "SELECT jwt_secret, limits FROM pubfn.tenants WHERE name = $1",
                 &[&name],
             )
             .await?
@@ -200,9 +217,12 @@ impl Store {
             .iter()
             .map(|r| r.get(0))
             .collect();
+        let limits = serde_json::from_value(row.get(1))
+            .map_err(|_| ControlError::Internal("bad limits in pubfn.tenants".into()))?;
         Ok(Some(TenantSecrets {
             jwt_secret: row.get(0),
             revoked,
+            limits,
         }))
     }
 
@@ -462,6 +482,15 @@ const ENDPOINTS_QUERY: &str = concat!(
      WHERE e.tenant = $1 AND ($2::text IS NULL OR e.name = $2)
      ORDER BY e.name"
 );
+
+fn tenant_from_row(row: &Row) -> Result<Tenant, ControlError> {
+    Ok(Tenant {
+        name: row.get("name"),
+        limits: serde_json::from_value(row.get("limits"))
+            .map_err(|_| ControlError::Internal("bad limits in pubfn.tenants".into()))?,
+        created_at: row.get("created_at"),
+    })
+}
 
 fn version_from_row(row: &Row) -> Result<EndpointVersion, ControlError> {
     let corrupt =

@@ -14,7 +14,7 @@ use super::respond::{Body, Problem};
 use super::router::json_response;
 use super::server::read_body;
 use crate::auth::{AuthError, TokenRequest, jwt};
-use crate::control::model::EndpointSpec;
+use crate::control::model::{EndpointSpec, TenantLimits};
 use crate::control::route::RoutePattern;
 use crate::sandbox::CallErrorKind;
 
@@ -64,9 +64,11 @@ pub async fn handle(
             #[serde(deny_unknown_fields)]
             struct NewTenant {
                 name: String,
+                #[serde(default)]
+                limits: TenantLimits,
             }
             let new: NewTenant = parse(&body)?;
-            let tenant = state.store.create_tenant(&new.name).await?;
+            let tenant = state.store.create_tenant(&new.name, new.limits).await?;
             state.registry.invalidate(&tenant.name);
             // Build the tenant's interpreter snapshot now rather than on its first request.
             let (sandbox, name) = (state.sandbox.clone(), tenant.name.clone());
@@ -84,6 +86,13 @@ pub async fn handle(
         (&Method::GET, ["tenants", t]) => {
             caller.may_manage(t)?;
             ok(json!(state.store.tenant(t).await?))
+        }
+        (&Method::PUT, ["tenants", t, "limits"]) => {
+            caller.operator_only()?;
+            let limits: TenantLimits = parse(&body)?;
+            let tenant = state.store.set_tenant_limits(t, limits).await?;
+            state.registry.invalidate(t);
+            ok(json!(tenant))
         }
         (&Method::DELETE, ["tenants", t]) => {
             caller.operator_only()?;

@@ -40,14 +40,15 @@ pub async fn handle(
         let claims = authenticate(state, &tenant, jwt::bearer_token(header)?).await?;
         jwt::may_call(&claims, &entry.endpoint)?;
     }
-    let semaphore = state.tenant_semaphore(&tenant.name);
+    let caps = state.caps_for(&tenant.limits);
+    let semaphore = state.tenant_semaphore(&tenant.name, caps.max_concurrency);
     let _permit = semaphore
         .try_acquire()
         .map_err(|_| Problem::TooManyRequests)?;
 
     let read = read_body(
         request,
-        state.tenant_caps.max_body_bytes,
+        caps.max_body_bytes,
         state.server_limits.body_timeout,
     )
     .await?;
