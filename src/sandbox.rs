@@ -3,6 +3,7 @@
 //! [`Reply`] or a [`CallError`] that says exactly what went wrong.
 
 pub mod engine;
+mod error;
 pub mod instance;
 pub mod limits;
 pub mod pool;
@@ -17,84 +18,16 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{Engine, Linker};
 
+pub use error::{CallError, CallErrorKind, SandboxError};
 pub use limits::Limits;
 pub use pool::WarmKey;
 pub use runtime::PythonRuntime;
 pub use snapshot::SnapshotSource;
 
-use crate::host::{GuestErrorReport, GuestRequest, GuestResponse, HostState};
+use crate::host::{GuestRequest, GuestResponse, HostState};
 use instance::Instance;
 use pool::WarmPool;
 use snapshot::Snapshots;
-
-/// A failure to set the sandbox up: always the host's (or the operator's) fault.
-#[derive(Debug, thiserror::Error)]
-pub enum SandboxError {
-    /// The runtime directory is missing, broken or of another ABI version.
-    #[error("python runtime: {0}")]
-    Runtime(String),
-    /// The engine could not be built.
-    #[error("engine: {0}")]
-    Engine(String),
-    /// A snapshot could not be built, stored or compiled.
-    #[error("snapshot: {0}")]
-    Snapshot(String),
-}
-
-/// Why a call into the guest failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallErrorKind {
-    /// The script does not compile.
-    Syntax(Box<GuestErrorReport>),
-    /// Module code or the handler raised (including `sys.exit`).
-    Exception(Box<GuestErrorReport>),
-    /// The script has no callable `handler`.
-    NoHandler(String),
-    /// The handler returned something that is not a response.
-    BadReturn(String),
-    /// The guest ran past its CPU limit.
-    CpuLimit {
-        /// The limit, in milliseconds.
-        limit_ms: u64,
-    },
-    /// The call ran past its wall-clock limit.
-    WallLimit {
-        /// The limit, in milliseconds.
-        limit_ms: u64,
-    },
-    /// The guest asked for more memory than its limit.
-    MemoryLimit {
-        /// The limit, in bytes.
-        limit_bytes: usize,
-    },
-    /// The guest's stack overflowed (runaway recursion below Python's own check).
-    StackOverflow,
-    /// The guest ended its instance with `os._exit` (or WASI `proc_exit`).
-    Exited(i32),
-    /// The interpreter trapped for another reason.
-    Crashed(String),
-    /// The host failed; the guest is not to blame.
-    Host(String),
-}
-
-/// A failed call, with whatever the guest printed before it failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind:?}")]
-pub struct CallError {
-    /// What went wrong.
-    pub kind: CallErrorKind,
-    /// Captured stdout and stderr.
-    pub output: String,
-}
-
-impl CallError {
-    fn host(message: String) -> Self {
-        CallError {
-            kind: CallErrorKind::Host(message),
-            output: String::new(),
-        }
-    }
-}
 
 /// How instances are shared between the requests of one endpoint version.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -342,42 +275,5 @@ impl Sandbox {
             .acquire_owned()
             .await
             .map_err(|_| CallError::host("sandbox is shutting down".into()))
-    }
-}
-
-impl std::fmt::Display for CallErrorKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CallErrorKind::Syntax(report) => {
-                write!(f, "syntax error at line {}", report.line.unwrap_or(0))?;
-                write!(
-                    f,
-                    ", column {}: {}",
-                    report.column.unwrap_or(0),
-                    report.message
-                )
-            }
-            CallErrorKind::Exception(report) => match &report.traceback {
-                Some(traceback) if !traceback.is_empty() => write!(f, "{}", traceback.trim_end()),
-                _ => write!(f, "{}", report.message),
-            },
-            CallErrorKind::NoHandler(message) => write!(f, "{message}"),
-            CallErrorKind::BadReturn(message) => write!(f, "bad handler return: {message}"),
-            CallErrorKind::CpuLimit { limit_ms } => {
-                write!(f, "CPU time limit of {limit_ms} ms exceeded")
-            }
-            CallErrorKind::WallLimit { limit_ms } => {
-                write!(f, "time limit of {limit_ms} ms exceeded")
-            }
-            CallErrorKind::MemoryLimit { limit_bytes } => {
-                write!(f, "memory limit of {} MiB exceeded", limit_bytes >> 20)
-            }
-            CallErrorKind::StackOverflow => write!(f, "stack overflow (recursion too deep)"),
-            CallErrorKind::Exited(code) => {
-                write!(f, "the handler ended its interpreter (exit code {code})")
-            }
-            CallErrorKind::Crashed(message) => write!(f, "the interpreter crashed: {message}"),
-            CallErrorKind::Host(message) => write!(f, "internal error: {message}"),
-        }
     }
 }
