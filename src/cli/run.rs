@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use crate::config;
 use crate::host::GuestRequest;
-use crate::sandbox::{Call, Isolation, Limits, PythonRuntime, Sandbox, SandboxConfig};
+use crate::sandbox::{Call, Isolation, Limits};
 
 /// Arguments of `pubfn run`.
 #[derive(Debug, Args)]
@@ -52,13 +51,7 @@ async fn execute(args: RunArgs) -> Result<ExitCode, String> {
     let script = std::fs::read_to_string(&args.script)
         .map_err(|e| format!("cannot read {}: {e}", args.script.display()))?;
     let request = build_request(&args)?;
-    let runtime_dir = args
-        .runtime
-        .clone()
-        .unwrap_or_else(config::default_runtime_dir);
-    let runtime = PythonRuntime::load(&runtime_dir).map_err(|e| e.to_string())?;
-    let sandbox = Sandbox::new(runtime, SandboxConfig::new(config::default_cache_dir()))
-        .map_err(|e| e.to_string())?;
+    let sandbox = super::open_sandbox(args.runtime.clone())?;
     let call = Call {
         tenant: "local".into(),
         endpoint: args.script.display().to_string(),

@@ -11,7 +11,6 @@ use crate::config;
 use crate::control::{Registry, Store};
 use crate::db::LocalCluster;
 use crate::http::{AppState, ServerLimits, TenantCaps};
-use crate::sandbox::{PythonRuntime, Sandbox, SandboxConfig};
 
 /// Arguments of `pubfn serve`.
 #[derive(Debug, Args)]
@@ -77,13 +76,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let registry = Registry::new(store.clone());
     let follower = tokio::spawn(registry.clone().follow_changes(pg_config));
 
-    let runtime_dir = args
-        .runtime
-        .clone()
-        .unwrap_or_else(config::default_runtime_dir);
-    let runtime = PythonRuntime::load(&runtime_dir).map_err(|e| e.to_string())?;
-    let sandbox = Sandbox::new(runtime, SandboxConfig::new(config::default_cache_dir()))
-        .map_err(|e| e.to_string())?;
+    let sandbox = super::open_sandbox(args.runtime.clone())?;
     let (admin_key, generated) = match config::admin_key() {
         Some(key) => (key, false),
         None => (config::generate_secret(), true),

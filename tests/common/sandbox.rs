@@ -5,39 +5,17 @@
 
 #![allow(dead_code)]
 
+#[path = "runtime.rs"]
+mod runtime;
+pub use runtime::runtime_dir;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use pubfn::host::GuestRequest;
 use pubfn::sandbox::{
     Call, CallError, CallErrorKind, Isolation, Limits, PythonRuntime, Reply, Sandbox, SandboxConfig,
 };
-
-/// The runtime directory, built through scripts/build-python-runtime on first use.
-pub fn runtime_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-python-runtime");
-        let output = Command::new(&script)
-            .arg("--quiet")
-            .output()
-            .expect("running the build script");
-        assert!(
-            output.status.success(),
-            "scripts/build-python-runtime failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = String::from_utf8(output.stdout).expect("utf-8 path");
-        PathBuf::from(
-            stdout
-                .lines()
-                .last()
-                .expect("the script prints the runtime dir")
-                .trim(),
-        )
-    })
-}
 
 /// A cache directory private to this test build (snapshots and compiled code).
 pub fn test_cache_dir() -> PathBuf {

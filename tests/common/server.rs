@@ -3,8 +3,12 @@
 
 #![allow(dead_code)]
 
+#[path = "runtime.rs"]
+mod runtime;
+pub use runtime::runtime_dir;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -54,28 +58,6 @@ pub async fn fresh_database(name: &str) -> String {
         .await
         .unwrap();
     cluster().url(name)
-}
-
-/// The runtime directory, built through the same cached script users run.
-pub fn runtime_dir() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-python-runtime");
-    let output = Command::new(script)
-        .arg("--quiet")
-        .output()
-        .expect("running the build script");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    PathBuf::from(
-        String::from_utf8(output.stdout)
-            .unwrap()
-            .lines()
-            .last()
-            .unwrap()
-            .trim(),
-    )
 }
 
 /// A running `pubfn serve`.
