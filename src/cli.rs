@@ -2,6 +2,7 @@
 
 mod admin_client;
 mod demo;
+pub mod logs;
 pub mod manage;
 pub mod run;
 pub mod serve;
@@ -33,6 +34,8 @@ enum Command {
     /// Manage tokens through the admin API.
     #[command(subcommand)]
     Token(manage::TokenCommand),
+    /// Show an endpoint's handler logs (output, errors, tracebacks).
+    Logs(logs::LogsArgs),
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -61,6 +64,7 @@ pub fn main(cli: Cli) -> std::process::ExitCode {
             Command::Tenant(command) => manage::tenant(cli.server, command).await,
             Command::Endpoint(command) => manage::endpoint(cli.server, command).await,
             Command::Token(command) => manage::token(cli.server, command).await,
+            Command::Logs(args) => logs::run(cli.server, args).await,
         }
     })
 }

@@ -1,11 +1,13 @@
 //! The control plane: tenants, endpoints, script versions and tokens, kept in PostgreSQL and
 //! cached for the data plane.
 
+pub mod logs;
 pub mod model;
 pub mod registry;
 pub mod route;
 pub mod store;
 
+pub use logs::{LogRetention, LogSink};
 pub use registry::Registry;
 pub use store::Store;
 

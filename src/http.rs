@@ -16,7 +16,7 @@ pub use respond::Problem;
 pub use server::{ServerLimits, serve};
 
 use crate::control::model::TenantLimits;
-use crate::control::{Registry, Store};
+use crate::control::{LogSink, Registry, Store};
 use crate::sandbox::Sandbox;
 
 /// Per-tenant caps applied by the front end.
@@ -51,6 +51,8 @@ pub struct AppState {
     pub server_limits: ServerLimits,
     /// Default per-tenant caps.
     pub tenant_caps: TenantCaps,
+    /// Where handlers' logs go.
+    pub logs: LogSink,
     /// Per-tenant in-flight request permits, with the cap they were made for.
     pub in_flight: DashMap<String, (usize, Arc<Semaphore>)>,
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use crate::config;
-use crate::control::{Registry, Store};
+use crate::control::{LogRetention, LogSink, Registry, Store};
 use crate::db::LocalCluster;
 use crate::http::{AppState, ServerLimits, TenantCaps};
 
@@ -33,6 +33,15 @@ pub struct ServeArgs {
     /// Time a client has to send a request's headers, in milliseconds.
     #[arg(long, default_value_t = ServerLimits::default().header_timeout.as_millis() as u64)]
     pub header_timeout_ms: u64,
+    /// Handlers' log entries older than this are pruned, in seconds.
+    #[arg(long, default_value_t = LogRetention::default().max_age_secs)]
+    pub log_max_age_secs: i64,
+    /// Handlers' log entries kept per tenant at most.
+    #[arg(long, default_value_t = LogRetention::default().max_per_tenant)]
+    pub log_max_per_tenant: i64,
+    /// How often old log entries are pruned, in seconds.
+    #[arg(long, default_value_t = LogRetention::default().prune_every.as_secs())]
+    pub log_prune_interval_secs: u64,
     /// Largest request body for a tenant's endpoint, in bytes; more gets 413.
     #[arg(long, default_value_t = TenantCaps::default().max_body_bytes)]
     pub tenant_max_body_bytes: usize,
@@ -81,7 +90,14 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         Some(key) => (key, false),
         None => (config::generate_secret(), true),
     };
+    let retention = LogRetention {
+        max_age_secs: args.log_max_age_secs,
+        max_per_tenant: args.log_max_per_tenant,
+        prune_every: std::time::Duration::from_secs(args.log_prune_interval_secs.max(1)),
+    };
+    let logs = LogSink::start(store.clone(), retention);
     let state = Arc::new(AppState {
+        logs,
         store,
         registry,
         sandbox: Arc::new(sandbox),

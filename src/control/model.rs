@@ -148,3 +148,36 @@ pub struct TokenRecord {
     /// Revocation time, if revoked.
     pub revoked_at: Option<String>,
 }
+
+/// One handler call, as the tenant's logs keep it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEntry {
+    /// Cursor for `since=` (set once stored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    /// Tenant name.
+    pub tenant: String,
+    /// Endpoint name.
+    pub endpoint: String,
+    /// Endpoint version that ran.
+    pub version: i32,
+    /// The `x-request-id` the client got.
+    pub request_id: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path below the tenant.
+    pub path: String,
+    /// Status sent to the client.
+    pub status: u16,
+    /// Time in the sandbox, in milliseconds.
+    pub duration_ms: f64,
+    /// Captured stdout and stderr.
+    pub output: String,
+    /// Why the call failed, if it did.
+    pub error: Option<String>,
+    /// The script's traceback, if it raised.
+    pub traceback: Option<String>,
+    /// When it ran (RFC 3339; set once stored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+}

@@ -8,7 +8,10 @@ use super::ControlError;
 use super::model::{Tenant, TenantLimits};
 
 /// Embedded migrations, applied in order at start-up; never edit one that has shipped.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_request_logs.sql")),
+];
 
 /// Renders a timestamptz column as RFC 3339 text (no chrono/time dependency needed).
 macro_rules! ts {
@@ -18,6 +21,7 @@ macro_rules! ts {
 }
 
 mod endpoints;
+mod logs;
 mod tokens;
 
 /// The NOTIFY channel on which every change is announced, with the tenant as payload.

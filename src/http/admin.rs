@@ -53,6 +53,7 @@ pub async fn handle(
 ) -> Result<Response<Body>, Problem> {
     let caller = authenticate(state, &request, path).await?;
     let method = request.method().clone();
+    let query = request.uri().query().unwrap_or("").to_string();
     let read = read_body(request, MAX_ADMIN_BODY, state.server_limits.body_timeout).await?;
     let body = read.body;
     let p: Vec<&str> = path.iter().map(String::as_str).collect();
@@ -120,6 +121,11 @@ pub async fn handle(
             state.store.delete_endpoint(t, name).await?;
             state.registry.invalidate(t);
             Ok(no_content())
+        }
+        (&Method::GET, ["tenants", t, "endpoints", name, "logs"]) => {
+            caller.may_manage(t)?;
+            let (limit, since) = log_query(&query)?;
+            ok(json!(state.store.logs(t, name, limit, since).await?))
         }
         (&Method::GET, ["tenants", t, "endpoints", name, "versions"]) => {
             caller.may_manage(t)?;
@@ -307,6 +313,35 @@ async fn authenticate(
         return Err(AuthError::Forbidden("not your tenant".into()).into());
     }
     Ok(Caller::TenantAdmin(claims.aud))
+}
+
+/// `?limit=N&since=ID` of the logs call: at most 1,000 entries, 100 by default.
+fn log_query(query: &str) -> Result<(i64, Option<i64>), Problem> {
+    let (mut limit, mut since) = (100, None);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let number = || {
+            value
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| {
+                    Problem::BadRequest(format!(
+                        "{key} must be a non-negative integer, not {value:?}"
+                    ))
+                })
+        };
+        match key {
+            "limit" => limit = number()?.min(1_000),
+            "since" => since = Some(number()?),
+            _ => {
+                return Err(Problem::BadRequest(format!(
+                    "unknown query parameter {key:?}"
+                )));
+            }
+        }
+    }
+    Ok((limit, since))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {

@@ -9,9 +9,10 @@ use super::respond::{Body, Problem};
 use super::server::read_body;
 use crate::auth::{AuthError, jwt};
 use crate::control::model::AuthMode;
+use crate::control::model::LogEntry;
 use crate::control::registry::{RouteMatch, TenantView};
 use crate::host::GuestRequest;
-use crate::sandbox::Call;
+use crate::sandbox::{Call, CallErrorKind};
 
 /// Serves one data-plane request; `segments[0]` is the tenant.
 pub async fn handle(
@@ -62,12 +63,41 @@ pub async fn handle(
         limits: entry.limits,
         request: guest_request,
     };
-    let reply = state.sandbox.handle(call).await.map_err(|error| {
-        // The tenant's logs get the details (persisted in a later issue); the client does not.
-        tracing::info!(request_id, tenant = %tenant.name, endpoint = %entry.endpoint,
-            error = %error.kind, output = %error.output, "handler failed");
-        Problem::from(error)
-    })?;
+    let started = std::time::Instant::now();
+    let outcome = state.sandbox.handle(call).await;
+    let mut log = LogEntry {
+        id: None,
+        tenant: tenant.name.clone(),
+        endpoint: entry.endpoint.clone(),
+        version: entry.version,
+        request_id: request_id.to_string(),
+        method: method.clone(),
+        path: format!("/{}", segments[1..].join("/")),
+        status: 200,
+        duration_ms: started.elapsed().as_secs_f64() * 1e3,
+        output: String::new(),
+        error: None,
+        traceback: None,
+        created_at: None,
+    };
+    let reply = match outcome {
+        Ok(reply) => reply,
+        Err(error) => {
+            // The tenant's logs get the details; the client gets the request id only.
+            log.output = error.output.clone();
+            log.error = Some(error.kind.to_string());
+            if let CallErrorKind::Exception(report) | CallErrorKind::Syntax(report) = &error.kind {
+                log.traceback = report.traceback.clone();
+            }
+            let problem = Problem::from(error);
+            log.status = problem.status().as_u16();
+            state.logs.record(log);
+            return Err(problem);
+        }
+    };
+    log.status = reply.response.status;
+    log.output = reply.output.clone();
+    state.logs.record(log);
     let mut response = Response::new(Body::from(reply.response.body));
     *response.status_mut() = StatusCode::from_u16(reply.response.status)
         .map_err(|e| Problem::BadReturn(e.to_string()))?;
