@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use wasmtime_wasi::p1::WasiP1Ctx;
 
+pub use crate::db::DatabaseCapability;
 pub use abi::{AbiError, Fault, add_to_linker};
 pub use error_report::GuestErrorReport;
 pub use log::OutputCapture;

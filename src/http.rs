@@ -17,6 +17,7 @@ pub use server::{ServerLimits, serve};
 
 use crate::control::model::TenantLimits;
 use crate::control::{LogSink, Registry, Store};
+use crate::db::TenantPools;
 use crate::sandbox::Sandbox;
 
 /// Per-tenant caps applied by the front end.
@@ -53,6 +54,8 @@ pub struct AppState {
     pub tenant_caps: TenantCaps,
     /// Where handlers' logs go.
     pub logs: LogSink,
+    /// Connection pools of tenants' databases.
+    pub pools: Arc<TenantPools>,
     /// Per-tenant in-flight request permits, with the cap they were made for.
     pub in_flight: DashMap<String, (usize, Arc<Semaphore>)>,
 }

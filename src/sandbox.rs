@@ -24,7 +24,7 @@ pub use pool::WarmKey;
 pub use runtime::PythonRuntime;
 pub use snapshot::SnapshotSource;
 
-use crate::host::{GuestRequest, GuestResponse, HostState};
+use crate::host::{DatabaseCapability, GuestRequest, GuestResponse, HostState};
 use instance::Instance;
 use pool::WarmPool;
 use snapshot::Snapshots;
@@ -41,7 +41,7 @@ pub enum Isolation {
 }
 
 /// One request for a handler.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Call {
     /// Whose snapshot to run in.
     pub tenant: String,
@@ -57,6 +57,8 @@ pub struct Call {
     pub limits: Limits,
     /// The request.
     pub request: GuestRequest,
+    /// The tenant's databases, if it may use any.
+    pub db: Option<Arc<dyn DatabaseCapability>>,
 }
 
 /// A handler's successful answer.
@@ -205,6 +207,9 @@ impl Sandbox {
                 let mut instance = self
                     .instantiate(&call.tenant, call.script, &call.limits, deadline)
                     .await?;
+                // Module-level code may use the database too.
+                instance.store.data_mut().db.capability = call.db.clone();
+                instance.store.data_mut().db.deadline = Some(deadline);
                 instance.load(&call.limits, deadline).await?;
                 (instance, false)
             }
@@ -212,6 +217,8 @@ impl Sandbox {
         let state = instance.store.data_mut();
         state.reset_call();
         state.request = Some(Arc::new(call.request));
+        state.db.capability = call.db;
+        state.db.deadline = Some(deadline);
         instance.handle(&call.limits, deadline).await?;
         let response = instance.store.data_mut().response.take().ok_or_else(|| {
             CallError::host("the driver finished without sending a response".into())

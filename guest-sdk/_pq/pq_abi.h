@@ -4,7 +4,7 @@
 #ifndef PQ_ABI_H
 #define PQ_ABI_H
 
-#define PQ_ABI_VERSION 1
+#define PQ_ABI_VERSION 2
 
 /* Operations of pq.host_call. */
 #define PQ_OP_REQUEST_HEAD   1  /* -> JSON head of the current request */
@@ -26,5 +26,7 @@
 #define PQ_E_HOST       -7 /* the host failed; not the guest's fault */
 #define PQ_E_DENIED     -8 /* the guest may not do this */
 #define PQ_E_STATE      -9 /* call out of order (e.g. a second response) */
+#define PQ_E_SQL        -10 /* PostgreSQL refused a statement: JSON {"sqlstate","message"} */
+#define PQ_E_DB_UNAVAILABLE -11 /* the tenant's database cannot be reached */
 
 #endif

@@ -128,6 +128,8 @@ static int pq_exec(PyObject *m) {
     ADD_INT(PQ_E_HOST);
     ADD_INT(PQ_E_DENIED);
     ADD_INT(PQ_E_STATE);
+    ADD_INT(PQ_E_SQL);
+    ADD_INT(PQ_E_DB_UNAVAILABLE);
 #undef ADD_INT
     return 0;
 }

@@ -6,8 +6,9 @@ module); `pq.dbconnect(name)` opens one of the tenant's databases.
 
 from ._db import DatabaseConnection, dbconnect
 from ._request import Headers, Request, request
-from .errors import (DatabaseError, DatabaseNotConfigured, DatabaseNotFound, HostError,
-                     PqError)
+from .errors import (DatabaseError, DatabaseNotConfigured, DatabaseNotFound,
+                     DatabaseUnavailable, HostError, PqError)
 
 __all__ = ["DatabaseConnection", "DatabaseError", "DatabaseNotConfigured", "DatabaseNotFound",
+           "DatabaseUnavailable",
            "Headers", "HostError", "PqError", "Request", "dbconnect", "request"]

@@ -35,6 +35,14 @@ def db_call(request):
         raise DatabaseError.from_host(exc) from None
 
 
+def call_raw_db(request):
+    """A database call whose JSON result is parsed by the caller (to keep numerics exact)."""
+    try:
+        return call(_pq.PQ_OP_DB, _dumps(request, separators=(",", ":")).encode())
+    except HostError as exc:
+        raise DatabaseError.from_host(exc) from None
+
+
 def request_head():
     return _loads(call(_pq.PQ_OP_REQUEST_HEAD))
 
@@ -60,5 +68,5 @@ def report_error(report):
         pass
 
 
-__all__ = ["call", "call_json", "db_call", "request_head", "request_body", "script_source",
+__all__ = ["call", "call_json", "call_raw_db", "db_call", "request_head", "request_body", "script_source",
            "send_response", "report_error"]

@@ -20,6 +20,7 @@ import re  # noqa: F401
 import urllib.parse  # noqa: F401
 
 from . import _abi, _request, _response
+from .errors import DatabaseUnavailable
 
 SCRIPT_NAME = "handler.py"
 
@@ -63,6 +64,8 @@ def _report_exception(exc, kind="exception"):
         kind = "recursion"
     elif isinstance(exc, SystemExit):
         kind = "exit"
+    elif isinstance(exc, DatabaseUnavailable):
+        kind = "db_unavailable"
     try:
         message = f"{type(exc).__name__}: {exc}"
         trace = _script_traceback(exc)

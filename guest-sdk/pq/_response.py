@@ -1,5 +1,6 @@
 """Turns what a handler returned into (status, headers, body)."""
 
+import base64
 import datetime
 import decimal
 import json
@@ -26,6 +27,8 @@ def _json_default(value):
         return str(value)
     if isinstance(value, datetime.timedelta):
         return value.total_seconds()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 

@@ -1,5 +1,7 @@
 """Exceptions raised by the pq SDK."""
 
+import json
+
 import _pq
 
 
@@ -17,7 +19,12 @@ class HostError(PqError):
 
 
 class DatabaseError(PqError):
-    """A pq database call failed."""
+    """A pq database call failed. `sqlstate` is PostgreSQL's code when PostgreSQL refused it."""
+
+    def __init__(self, message, sqlstate=None):
+        super().__init__(f"{sqlstate}: {message}" if sqlstate else message)
+        self.sqlstate = sqlstate
+        self.message = message
 
     @staticmethod
     def from_host(exc):
@@ -25,6 +32,14 @@ class DatabaseError(PqError):
             return DatabaseNotConfigured(exc.message)
         if exc.code == _pq.PQ_E_DENIED:
             return DatabaseNotFound(exc.message)
+        if exc.code == _pq.PQ_E_DB_UNAVAILABLE:
+            return DatabaseUnavailable(exc.message)
+        if exc.code == _pq.PQ_E_SQL:
+            try:
+                detail = json.loads(exc.message)
+                return DatabaseError(detail["message"], sqlstate=detail["sqlstate"])
+            except (ValueError, KeyError, TypeError):
+                pass
         return DatabaseError(exc.message or str(exc))
 
 
@@ -34,3 +49,7 @@ class DatabaseNotConfigured(DatabaseError):
 
 class DatabaseNotFound(DatabaseError):
     """The tenant has no database of that name."""
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The database cannot be reached right now (the server answers 503 if not caught)."""

@@ -60,6 +60,7 @@ async fn execute(args: RunArgs) -> Result<ExitCode, String> {
         isolation: Isolation::Strict,
         limits: Limits::default(),
         request,
+        db: None,
     };
     match sandbox.handle(call).await {
         Ok(reply) => {

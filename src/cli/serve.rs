@@ -77,6 +77,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             (config, true)
         }
     };
+    let pg_config_for_tenants = pg_config.clone();
     let store = Store::connect(pg_config.clone(), 16).map_err(|e| e.to_string())?;
     store
         .migrate()
@@ -98,6 +99,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let logs = LogSink::start(store.clone(), retention);
     let state = Arc::new(AppState {
         logs,
+        pools: Arc::new(crate::db::TenantPools::new(pg_config_for_tenants)),
         store,
         registry,
         sandbox: Arc::new(sandbox),

@@ -2,7 +2,7 @@
 //! cached in memory so a request never queries PostgreSQL, and invalidated through
 //! LISTEN/NOTIFY when any node changes a tenant.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -15,6 +15,7 @@ use super::ControlError;
 use super::model::{AuthMode, Endpoint, TenantLimits};
 use super::route::RoutePattern;
 use super::store::{CHANGES_CHANNEL, Store};
+use crate::db::DbTarget;
 use crate::sandbox::{Isolation, Limits};
 
 /// One routable endpoint version.
@@ -51,6 +52,8 @@ pub struct TenantView {
     pub revoked: HashSet<String>,
     /// Its caps.
     pub limits: TenantLimits,
+    /// Its databases, by its names for them.
+    pub databases: Arc<HashMap<String, DbTarget>>,
     /// Its endpoints.
     pub routes: Vec<RouteEntry>,
 }
@@ -150,6 +153,14 @@ impl Registry {
             jwt_secret: secrets.jwt_secret,
             revoked: secrets.revoked.into_iter().collect(),
             limits: secrets.limits,
+            databases: Arc::new(
+                self.store
+                    .database_targets(name)
+                    .await?
+                    .into_iter()
+                    .map(|t| (t.name.clone(), t))
+                    .collect(),
+            ),
             routes,
         })))
     }

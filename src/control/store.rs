@@ -11,6 +11,7 @@ use super::model::{Tenant, TenantLimits};
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_request_logs.sql")),
+    (3, include_str!("migrations/0003_tenant_databases.sql")),
 ];
 
 /// Renders a timestamptz column as RFC 3339 text (no chrono/time dependency needed).
@@ -20,7 +21,10 @@ macro_rules! ts {
     };
 }
 
+mod databases;
 mod endpoints;
+
+pub use databases::DatabaseInfo;
 mod logs;
 mod tokens;
 
@@ -31,6 +35,8 @@ pub const CHANGES_CHANNEL: &str = "pubfn_changes";
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// Where the metadata lives; managed tenant databases live on the same cluster.
+    config: tokio_postgres::Config,
 }
 
 /// A tenant's JWT secret and the state the data plane needs about it.
@@ -48,7 +54,7 @@ impl Store {
     /// Connects a pool of at most `max_size` connections.
     pub fn connect(config: tokio_postgres::Config, max_size: usize) -> Result<Self, ControlError> {
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             tokio_postgres::NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -61,7 +67,7 @@ impl Store {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| ControlError::Unavailable(e.to_string()))?;
-        Ok(Store { pool })
+        Ok(Store { pool, config })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, ControlError> {
@@ -189,6 +195,10 @@ impl Store {
 
     /// Deletes a tenant and everything it owns.
     pub async fn delete_tenant(&self, name: &str) -> Result<(), ControlError> {
+        // Its managed databases and role go first: the rows naming them go with the tenant.
+        for database in self.databases(name).await? {
+            self.remove_database(name, &database.name).await?;
+        }
         let client = self.client().await?;
         let deleted = client
             .execute("DELETE FROM pubfn.tenants WHERE name = $1", &[&name])

@@ -10,7 +10,7 @@ use wasmtime::{Caller, Extern, Linker, Memory};
 use super::{HostState, db, error_report, request, response, script};
 
 /// The ABI version this host speaks (`PQ_ABI_VERSION` in guest-sdk/_pq/pq_abi.h).
-pub const ABI_VERSION: i32 = 1;
+pub const ABI_VERSION: i32 = 2;
 
 /// Largest argument a guest may pass to one host call: above the largest response body we
 /// accept, and small enough that a copy of it never threatens the host.
@@ -73,6 +73,10 @@ impl AbiError {
     pub const DENIED: i32 = -8;
     /// A call out of order.
     pub const STATE: i32 = -9;
+    /// PostgreSQL refused a statement; the message is JSON `{"sqlstate", "message"}`.
+    pub const SQL: i32 = -10;
+    /// The tenant's database cannot be reached.
+    pub const DB_UNAVAILABLE: i32 = -11;
 
     /// An error with the given code and message.
     pub fn new(code: i32, message: impl Into<String>) -> Self {

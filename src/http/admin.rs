@@ -99,6 +99,7 @@ pub async fn handle(
             caller.operator_only()?;
             state.store.delete_tenant(t).await?;
             state.registry.invalidate(t);
+            state.pools.forget_tenant(t);
             state.sandbox.forget_tenant(t).await;
             Ok(no_content())
         }
@@ -142,6 +143,31 @@ pub async fn handle(
             let endpoint = state.store.rollback(t, name, rollback.version).await?;
             state.registry.invalidate(t);
             ok(json!(endpoint))
+        }
+        (&Method::PUT, ["tenants", t, "databases", name]) => {
+            caller.operator_only()?;
+            let body: serde_json::Map<String, serde_json::Value> = parse(&body)?;
+            if !body.is_empty() {
+                return Err(Problem::BadRequest(
+                    "only managed databases ({}) are supported so far; external URLs are not"
+                        .into(),
+                ));
+            }
+            let database = state.store.add_managed_database(t, name).await?;
+            state.registry.invalidate(t);
+            Ok(json_response(StatusCode::CREATED, &json!(database)))
+        }
+        (&Method::GET, ["tenants", t, "databases"]) => {
+            caller.may_manage(t)?;
+            state.store.tenant(t).await?;
+            ok(json!(state.store.databases(t).await?))
+        }
+        (&Method::DELETE, ["tenants", t, "databases", name]) => {
+            caller.operator_only()?;
+            state.store.remove_database(t, name).await?;
+            state.registry.invalidate(t);
+            state.pools.forget_tenant(t);
+            Ok(no_content())
         }
         (&Method::POST, ["tenants", t, "tokens"]) => {
             caller.may_manage(t)?;

@@ -9,8 +9,11 @@ use super::respond::{Body, Problem};
 use super::server::read_body;
 use crate::auth::{AuthError, jwt};
 use crate::control::model::AuthMode;
+use std::sync::Arc;
+
 use crate::control::model::LogEntry;
 use crate::control::registry::{RouteMatch, TenantView};
+use crate::db::{ResultCaps, TenantDatabaseAccess};
 use crate::host::GuestRequest;
 use crate::sandbox::{Call, CallErrorKind};
 
@@ -62,6 +65,11 @@ pub async fn handle(
         isolation: entry.isolation,
         limits: entry.limits,
         request: guest_request,
+        db: Some(Arc::new(TenantDatabaseAccess {
+            targets: tenant.databases.clone(),
+            pools: state.pools.clone(),
+            caps: ResultCaps::default(),
+        })),
     };
     let started = std::time::Instant::now();
     let outcome = state.sandbox.handle(call).await;

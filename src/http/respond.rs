@@ -85,6 +85,9 @@ impl From<CallError> for Problem {
                 Problem::Timeout(kind.to_string())
             }
             CallErrorKind::Host(m) => Problem::Internal(m),
+            CallErrorKind::DatabaseUnavailable(_) => {
+                Problem::Unavailable("the database is unavailable".into())
+            }
             kind => Problem::HandlerFailed(kind),
         }
     }

@@ -24,6 +24,8 @@ pub enum CallErrorKind {
     Syntax(Box<GuestErrorReport>),
     /// Module code or the handler raised (including `sys.exit`).
     Exception(Box<GuestErrorReport>),
+    /// The handler let `pq.DatabaseUnavailable` escape: the tenant's database is down.
+    DatabaseUnavailable(String),
     /// The script has no callable `handler`.
     NoHandler(String),
     /// The handler returned something that is not a response.
@@ -89,6 +91,9 @@ impl std::fmt::Display for CallErrorKind {
                 _ => write!(f, "{}", report.message),
             },
             CallErrorKind::NoHandler(message) => write!(f, "{message}"),
+            CallErrorKind::DatabaseUnavailable(message) => {
+                write!(f, "database unavailable: {message}")
+            }
             CallErrorKind::BadReturn(message) => write!(f, "bad handler return: {message}"),
             CallErrorKind::CpuLimit { limit_ms } => {
                 write!(f, "CPU time limit of {limit_ms} ms exceeded")

@@ -149,6 +149,7 @@ impl Instance {
             "syntax" => CallErrorKind::Syntax(Box::new(report)),
             "return" => CallErrorKind::BadReturn(report.message),
             "no_handler" => CallErrorKind::NoHandler(report.message),
+            "db_unavailable" => CallErrorKind::DatabaseUnavailable(report.message),
             _ => CallErrorKind::Exception(Box::new(report)),
         }
     }

@@ -39,7 +39,7 @@ CREATE TABLE pubfn.endpoint_versions (
     deployed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant, endpoint, version),
     FOREIGN KEY (tenant, endpoint) REFERENCES pubfn.endpoints ON DELETE CASCADE,
-    FOREIGN KEY (tenant, script) REFERENCES pubfn.scripts (tenant, sha256)
+    FOREIGN KEY (tenant, script) REFERENCES pubfn.scripts (tenant, sha256) ON DELETE CASCADE
 );
 
 CREATE TABLE pubfn.tokens (
