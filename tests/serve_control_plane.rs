@@ -287,7 +287,10 @@ async fn embedded_default_serves_the_demo_and_cleans_up() {
     )
     .await;
     assert_eq!(demo.status, 200);
-    assert_eq!(demo.json()["accounts"].as_array().unwrap().len(), 3);
+    let rows = demo.json();
+    assert_eq!(rows.as_array().unwrap().len(), 3, "{rows}");
+    assert_eq!(rows[0]["name"], "Acme Corp");
+    assert_eq!(rows[1]["annual_revenue"], 8300000.5);
     assert!(server.terminate().success());
     let pid_file = data_dir.join("postgres/data/postmaster.pid");
     assert!(!pid_file.exists(), "the embedded PostgreSQL was stopped");
