@@ -40,7 +40,11 @@ pub async fn seed_and_print(state: &AppState, addr: SocketAddr) -> Result<(), St
         Ok(_) | Err(ControlError::Conflict(_)) => {}
         Err(e) => return Err(format!("creating the demo database: {e}")),
     }
-    state.store.create_schema("demo", "dw_2", "salesforce").await.map_err(|e| e.to_string())?;
+    state
+        .store
+        .create_schema("demo", "dw_2", "salesforce")
+        .await
+        .map_err(|e| e.to_string())?;
     fill_sample(state).await?;
     let spec = EndpointSpec {
         method: "GET".into(),
@@ -52,12 +56,26 @@ pub async fn seed_and_print(state: &AppState, addr: SocketAddr) -> Result<(), St
     };
     let current = state.store.endpoint("demo", "accounts").await.ok();
     if current.as_ref().and_then(|e| e.script.as_deref()) != Some(DEMO_SCRIPT) {
-        state.store.deploy("demo", "accounts", &spec).await.map_err(|e| e.to_string())?;
+        state
+            .store
+            .deploy("demo", "accounts", &spec)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     state.registry.invalidate("demo");
-    state.sandbox.prepare_tenant("demo").await.map_err(|e| e.to_string())?;
-    let request = TokenRequest { name: "demo".into(), ..Default::default() };
-    let token = issue_token(state, "demo", request).await.map_err(|e| e.to_string())?.token;
+    state
+        .sandbox
+        .prepare_tenant("demo")
+        .await
+        .map_err(|e| e.to_string())?;
+    let request = TokenRequest {
+        name: "demo".into(),
+        ..Default::default()
+    };
+    let token = issue_token(state, "demo", request)
+        .await
+        .map_err(|e| e.to_string())?
+        .token;
     println!("demo token (valid 24 h): {token}");
     println!("try: curl -H 'Authorization: Bearer {token}' http://{addr}/demo/accounts");
     Ok(())
@@ -74,6 +92,13 @@ async fn fill_sample(state: &AppState) -> Result<(), String> {
         .find(|t| t.name == "dw_2")
         .ok_or("the demo database vanished")?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let client = state.pools.get(&target, deadline).await.map_err(|e| e.to_string())?;
-    client.batch_execute(SAMPLE_SQL).await.map_err(|e| format!("filling {}: {e}", quote_ident(&target.dbname)))
+    let client = state
+        .pools
+        .get(&target, deadline)
+        .await
+        .map_err(|e| e.to_string())?;
+    client
+        .batch_execute(SAMPLE_SQL)
+        .await
+        .map_err(|e| format!("filling {}: {e}", quote_ident(&target.dbname)))
 }

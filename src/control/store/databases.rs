@@ -83,13 +83,20 @@ impl Store {
 
     /// Creates `schema` in the tenant's database `name`, owned by the tenant's role (which may
     /// not create schemas itself: that right would also let it create extensions).
-    pub async fn create_schema(&self, tenant: &str, name: &str, schema: &str) -> Result<(), ControlError> {
+    pub async fn create_schema(
+        &self,
+        tenant: &str,
+        name: &str,
+        schema: &str,
+    ) -> Result<(), ControlError> {
         let target = self
             .database_targets(tenant)
             .await?
             .into_iter()
             .find(|t| t.name == name)
-            .ok_or_else(|| ControlError::NotFound(format!("tenant {tenant:?} has no database {name:?}")))?;
+            .ok_or_else(|| {
+                ControlError::NotFound(format!("tenant {tenant:?} has no database {name:?}"))
+            })?;
         let mut config = self.config.clone();
         config.dbname(&target.dbname);
         let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
