@@ -67,18 +67,14 @@ async fn database_outage_is_503_and_the_node_recovers_without_restart() {
     );
 
     let _cluster = LocalCluster::start(&pg_dir).unwrap();
-    let start = Instant::now();
-    while request("GET", &url, &[("authorization", &auth)], b"")
-        .await
-        .status
-        != 200
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the node did not recover"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    common::wait_for_status(
+        &url,
+        &auth,
+        200,
+        Duration::from_secs(20),
+        "the node did not recover",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

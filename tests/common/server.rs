@@ -259,3 +259,16 @@ pub async fn tenant_secret(database_url: &str, tenant: &str) -> Vec<u8> {
         .unwrap()
         .get(0)
 }
+
+/// Repeats a GET until it answers `status`; panics with `what` after `limit`.
+pub async fn wait_for_status(url: &str, auth: &str, status: u16, limit: Duration, what: &str) {
+    let start = std::time::Instant::now();
+    while request("GET", url, &[("authorization", auth)], b"")
+        .await
+        .status
+        != status
+    {
+        assert!(start.elapsed() < limit, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
