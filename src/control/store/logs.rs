@@ -28,12 +28,16 @@ impl Store {
                 "INSERT INTO pubfn.request_logs
                    (tenant, endpoint, version, request_id, method, path, status, duration_ms,
                     output, error, traceback)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::text[], $5::text[],
+                 SELECT tenant, endpoint, version, request_id, method, path, status, duration_ms,
+                        output, error, traceback
+                 FROM unnest($1::text[], $2::text[], $3::int4[], $4::text[], $5::text[],
                    $6::text[], $7::int2[], $8::float8[], $9::text[], $10::text[], $11::text[])
-                   AS u(tenant, endpoint, version, request_id, method, path, status, duration_ms,
-                        output, error, traceback)
+                   WITH ORDINALITY AS u(tenant, endpoint, version, request_id, method, path, status,
+                        duration_ms, output, error, traceback, ord)
                  -- A tenant deleted meanwhile takes its logs with it.
-                 WHERE EXISTS (SELECT 1 FROM pubfn.tenants t WHERE t.name = u.tenant)",
+                 WHERE EXISTS (SELECT 1 FROM pubfn.tenants t WHERE t.name = u.tenant)
+                 -- Ids follow arrival order, which `since=` and newest-first rely on.
+                 ORDER BY ord",
                 &[
                     &tenants,
                     &endpoints,
