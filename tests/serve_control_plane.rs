@@ -257,15 +257,7 @@ async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn embedded_default_serves_the_demo_and_cleans_up() {
-    let dir = tempfile::Builder::new()
-        .prefix("pubfn-embedded-")
-        .tempdir()
-        .unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let dir = common::reachable_tempdir("pubfn-embedded-");
     let data_dir = dir.path().join("data");
     let mut server = Server::start(None, &["--data-dir", data_dir.to_str().unwrap()]);
     let reply = admin(

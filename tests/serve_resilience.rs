@@ -11,15 +11,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn database_outage_is_503_and_the_node_recovers_without_restart() {
-    let dir = tempfile::Builder::new()
-        .prefix("pubfn-outage-")
-        .tempdir()
-        .unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let dir = common::reachable_tempdir("pubfn-outage-");
     let pg_dir = dir.path().join("pg");
     let mut cluster = LocalCluster::start(&pg_dir).unwrap();
     let server = Server::start(Some(&cluster.url("postgres")), &[]);

@@ -20,21 +20,26 @@ use pubfn::db::LocalCluster;
 /// The admin key every test server uses.
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
 
+/// A temporary directory the unprivileged user that runs PostgreSQL can reach.
+pub fn reachable_tempdir(prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("tempdir");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    dir
+}
+
 /// The test binary's PostgreSQL cluster, started once and stopped when the process exits.
 pub fn cluster() -> &'static LocalCluster {
     static CLUSTER: OnceLock<(tempfile::TempDir, LocalCluster)> = OnceLock::new();
     &CLUSTER
         .get_or_init(|| {
-            let dir = tempfile::Builder::new()
-                .prefix("pubfn-pg-")
-                .tempdir()
-                .expect("tempdir");
-            // The server runs as an unprivileged user, who must be able to reach its directory.
-            std::fs::set_permissions(
-                dir.path(),
-                std::os::unix::fs::PermissionsExt::from_mode(0o755),
-            )
-            .expect("chmod");
+            let dir = reachable_tempdir("pubfn-pg-");
             let cluster = LocalCluster::start(&dir.path().join("pg")).expect("starting PostgreSQL");
             (dir, cluster)
         })
