@@ -39,7 +39,7 @@ fn hello_call(isolation: Isolation, endpoint: &str) -> Call {
             query_string: "name=ada".into(),
             ..Default::default()
         },
-        db: None,
+        capabilities: Default::default(),
     }
 }
 

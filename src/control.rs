@@ -5,10 +5,13 @@ pub mod logs;
 pub mod model;
 pub mod registry;
 pub mod route;
+pub mod sealed;
+pub mod services;
 pub mod store;
 
 pub use logs::{LogRetention, LogSink};
 pub use registry::Registry;
+pub use sealed::SealingKey;
 pub use store::Store;
 
 /// A control-plane failure; `http::respond` maps each kind to its status.

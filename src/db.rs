@@ -6,9 +6,13 @@ pub mod capability;
 pub mod cluster;
 pub mod convert;
 pub mod pool;
+pub mod run;
+pub mod sql;
+pub mod statements;
 pub mod tenantdb;
 
-pub use access::{ResultCaps, TenantDatabaseAccess};
+pub use access::TenantDatabaseAccess;
 pub use capability::{DatabaseCapability, DbError};
 pub use cluster::{ClusterError, LocalCluster};
-pub use pool::{DbTarget, TenantPools};
+pub use pool::{DbConnection, DbTarget, PoolSettings, TenantPools};
+pub use run::ResultCaps;

@@ -9,8 +9,11 @@ pub mod log;
 pub mod request;
 pub mod response;
 pub mod script;
+pub mod secret;
+pub mod state;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime_wasi::p1::WasiP1Ctx;
 
@@ -20,6 +23,20 @@ pub use error_report::GuestErrorReport;
 pub use log::OutputCapture;
 pub use request::GuestRequest;
 pub use response::{GuestResponse, ResponseLimits};
+pub use secret::{SecretError, SecretSource};
+pub use state::StateStore;
+
+/// What a call may reach beyond its request. Each is `None` where the sandbox does not offer
+/// it (e.g. under `pubfn run`), and the guest gets `PQ_E_UNAVAILABLE`.
+#[derive(Clone, Default)]
+pub struct Capabilities {
+    /// The tenant's databases.
+    pub db: Option<Arc<dyn DatabaseCapability>>,
+    /// The tenant's secrets.
+    pub secrets: Option<Arc<dyn SecretSource>>,
+    /// The endpoint's state.
+    pub state: Option<Arc<dyn StateStore>>,
+}
 
 /// Everything a store owns on the host side while a guest runs.
 pub struct HostState {
@@ -33,8 +50,10 @@ pub struct HostState {
     pub response: response::ResponseSlot,
     /// Why the guest says it failed, if it did.
     pub error_report: Option<GuestErrorReport>,
-    /// Database access; `None` when this sandbox has no database capability.
-    pub db: db::DbSlot,
+    /// The tenant's databases, secrets and state, for the current call only.
+    pub capabilities: Capabilities,
+    /// When the current call must be done by; host calls waiting on I/O stop there.
+    pub deadline: Option<Instant>,
     /// The result of the last host call, waiting for `take_result`.
     pub pending_result: Option<Vec<u8>>,
     /// Memory and table caps, and whether the guest ran into them.
@@ -97,7 +116,8 @@ impl HostState {
             script: None,
             response: response::ResponseSlot::new(response_limits),
             error_report: None,
-            db: db::DbSlot::default(),
+            capabilities: Capabilities::default(),
+            deadline: None,
             pending_result: None,
             limiter,
         }
@@ -106,6 +126,8 @@ impl HostState {
     /// Clears everything one call left behind, so a warm instance starts its next call clean.
     pub fn reset_call(&mut self) {
         self.request = None;
+        self.capabilities = Capabilities::default();
+        self.deadline = None;
         self.response.clear();
         self.error_report = None;
         self.pending_result = None;

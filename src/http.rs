@@ -17,7 +17,7 @@ pub use server::{ServerLimits, serve};
 
 use crate::control::model::TenantLimits;
 use crate::control::{LogSink, Registry, Store};
-use crate::db::TenantPools;
+use crate::db::{ResultCaps, TenantPools};
 use crate::sandbox::Sandbox;
 
 /// Per-tenant caps applied by the front end.
@@ -56,6 +56,8 @@ pub struct AppState {
     pub logs: LogSink,
     /// Connection pools of tenants' databases.
     pub pools: Arc<TenantPools>,
+    /// Caps on one database call's result.
+    pub db_caps: ResultCaps,
     /// Per-tenant in-flight request permits, with the cap they were made for.
     pub in_flight: DashMap<String, (usize, Arc<Semaphore>)>,
 }

@@ -24,7 +24,8 @@ pub use pool::WarmKey;
 pub use runtime::PythonRuntime;
 pub use snapshot::SnapshotSource;
 
-use crate::host::{DatabaseCapability, GuestRequest, GuestResponse, HostState};
+pub use crate::host::Capabilities;
+use crate::host::{GuestRequest, GuestResponse, HostState};
 use instance::Instance;
 use pool::WarmPool;
 use snapshot::Snapshots;
@@ -57,8 +58,8 @@ pub struct Call {
     pub limits: Limits,
     /// The request.
     pub request: GuestRequest,
-    /// The tenant's databases, if it may use any.
-    pub db: Option<Arc<dyn DatabaseCapability>>,
+    /// The tenant's databases, secrets and the endpoint's state, as far as it may use them.
+    pub capabilities: Capabilities,
 }
 
 /// A handler's successful answer.
@@ -207,9 +208,9 @@ impl Sandbox {
                 let mut instance = self
                     .instantiate(&call.tenant, call.script, &call.limits, deadline)
                     .await?;
-                // Module-level code may use the database too.
-                instance.store.data_mut().db.capability = call.db.clone();
-                instance.store.data_mut().db.deadline = Some(deadline);
+                // Module-level code may use the capabilities too.
+                instance.store.data_mut().capabilities = call.capabilities.clone();
+                instance.store.data_mut().deadline = Some(deadline);
                 instance.load(&call.limits, deadline).await?;
                 (instance, false)
             }
@@ -217,8 +218,8 @@ impl Sandbox {
         let state = instance.store.data_mut();
         state.reset_call();
         state.request = Some(Arc::new(call.request));
-        state.db.capability = call.db;
-        state.db.deadline = Some(deadline);
+        state.capabilities = call.capabilities;
+        state.deadline = Some(deadline);
         instance.handle(&call.limits, deadline).await?;
         let response = instance.store.data_mut().response.take().ok_or_else(|| {
             CallError::host("the driver finished without sending a response".into())

@@ -4,7 +4,7 @@
 #ifndef PQ_ABI_H
 #define PQ_ABI_H
 
-#define PQ_ABI_VERSION 2
+#define PQ_ABI_VERSION 3
 
 /* Operations of pq.host_call. */
 #define PQ_OP_REQUEST_HEAD   1  /* -> JSON head of the current request */
@@ -14,6 +14,9 @@
 #define PQ_OP_RESPONSE_BODY  5  /* raw body -> nothing */
 #define PQ_OP_ERROR_REPORT   6  /* JSON error report -> nothing */
 #define PQ_OP_DB             16 /* JSON database call -> JSON result */
+#define PQ_OP_SECRET         17 /* UTF-8 secret name -> UTF-8 value */
+#define PQ_OP_STATE_GET      18 /* nothing -> the endpoint's JSON state */
+#define PQ_OP_STATE_SET      19 /* JSON object -> nothing */
 
 /* Status codes returned by host_call and take_result. */
 #define PQ_OK            0
@@ -28,5 +31,6 @@
 #define PQ_E_STATE      -9 /* call out of order (e.g. a second response) */
 #define PQ_E_SQL        -10 /* PostgreSQL refused a statement: JSON {"sqlstate","message"} */
 #define PQ_E_DB_UNAVAILABLE -11 /* the tenant's database cannot be reached */
+#define PQ_E_NOT_FOUND  -12 /* no such thing (e.g. an unknown secret name) */
 
 #endif

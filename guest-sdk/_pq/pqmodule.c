@@ -118,6 +118,9 @@ static int pq_exec(PyObject *m) {
     ADD_INT(PQ_OP_RESPONSE_BODY);
     ADD_INT(PQ_OP_ERROR_REPORT);
     ADD_INT(PQ_OP_DB);
+    ADD_INT(PQ_OP_SECRET);
+    ADD_INT(PQ_OP_STATE_GET);
+    ADD_INT(PQ_OP_STATE_SET);
     ADD_INT(PQ_OK);
     ADD_INT(PQ_E_FAULT);
     ADD_INT(PQ_E_TOO_LARGE);
@@ -130,6 +133,7 @@ static int pq_exec(PyObject *m) {
     ADD_INT(PQ_E_STATE);
     ADD_INT(PQ_E_SQL);
     ADD_INT(PQ_E_DB_UNAVAILABLE);
+    ADD_INT(PQ_E_NOT_FOUND);
 #undef ADD_INT
     return 0;
 }

@@ -7,6 +7,7 @@ import decimal
 import json
 
 from . import _abi
+from .errors import DatabaseError
 
 _loads = json.loads
 _Decimal = decimal.Decimal
@@ -86,9 +87,52 @@ def _jsonable(value):
         return {"$decimal": str(value)}
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
         return value.isoformat()
-    if isinstance(value, (bytes, bytearray)):
-        return {"$bytes": base64.b64encode(value).decode()}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$bytes": base64.b64encode(bytes(value)).decode()}
+    if isinstance(value, (datetime.timedelta,)):
+        return f"{value.total_seconds()} seconds"
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if type(value).__name__ == "UUID":
+        return str(value)
     return value
+
+
+def _pk_fields(pk):
+    """A pk is a value of the table's one-column primary key, or a dict of column -> value."""
+    if isinstance(pk, dict):
+        return {"pk_columns": {k: _jsonable(v) for k, v in pk.items()}}
+    return {"pk": _jsonable(pk)}
+
+
+def _record(record):
+    if not isinstance(record, dict):
+        raise TypeError(f"record must be a dict of column -> value, not {type(record).__name__}")
+    return {k: _jsonable(v) for k, v in record.items()}
+
+
+class _Transaction:
+    """`with dbconn.transaction(db):` commits when the block ends, rolls back on an exception."""
+
+    def __init__(self, connection, db):
+        self._connection = connection
+        self._db = db
+
+    def __enter__(self):
+        self._connection._call({"op": "begin", "db": self._db})
+        return self._connection
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self._connection._call({"op": "commit", "db": self._db})
+        else:
+            try:
+                self._connection._call({"op": "rollback", "db": self._db})
+            except DatabaseError:
+                pass  # the block's own exception is the one to see
+        return False
 
 
 class DatabaseConnection:
@@ -100,6 +144,14 @@ class DatabaseConnection:
     def __repr__(self):
         return f"<pq.DatabaseConnection {self.name!r}>"
 
+    def _call(self, request):
+        request["connection"] = self.name
+        return _abi.db_call(request)
+
+    def _rows(self, request, python_types, fillna_with):
+        request["connection"] = self.name
+        return _rows(_abi.call_raw_db(request), python_types, fillna_with)
+
     def fetch(self, db, schema=None, table=None, *, where=None, order_by=None, limit=None,
               offset=None, query=None, params=None, fillna_with=None, enable_python_types=True):
         """Rows of `schema.table` (filtered by `where`, a dict of column → value), or of
@@ -107,11 +159,51 @@ class DatabaseConnection:
         options = {"where": {k: _jsonable(v) for k, v in (where or {}).items()} or None,
                    "order_by": order_by, "limit": limit, "offset": offset, "query": query,
                    "params": [_jsonable(p) for p in params] if params is not None else None}
-        request = {"op": "fetch", "connection": self.name, "db": db, "schema": schema,
-                   "table": table, "options": options}
-        raw = _abi.call_raw_db(request)
-        return _rows(raw, enable_python_types, fillna_with)
+        request = {"op": "fetch", "db": db, "schema": schema, "table": table, "options": options}
+        return self._rows(request, enable_python_types, fillna_with)
 
+    def _one(self, request, enable_python_types, fillna_with):
+        rows = self._rows(request, enable_python_types, fillna_with)
+        return rows[0] if rows else None
+
+    def insert(self, db, schema, table, record, *, fillna_with=None, enable_python_types=True):
+        """Inserts `record` (a dict of column → value) and returns the inserted row."""
+        request = {"op": "insert", "db": db, "schema": schema, "table": table,
+                   "record": _record(record)}
+        return self._one(request, enable_python_types, fillna_with)
+
+    def update(self, db, schema, table, pk, record, *, fillna_with=None,
+               enable_python_types=True):
+        """Updates the row whose primary key is `pk` and returns it (None if there is none)."""
+        request = {"op": "update", "db": db, "schema": schema, "table": table,
+                   "record": _record(record), **_pk_fields(pk)}
+        return self._one(request, enable_python_types, fillna_with)
+
+    def upsert(self, db, schema, table, pk, record, *, fillna_with=None,
+               enable_python_types=True):
+        """Inserts the row with primary key `pk`, or updates the columns of `record` in it if
+        it exists; returns the row."""
+        request = {"op": "upsert", "db": db, "schema": schema, "table": table,
+                   "record": _record(record or {}), **_pk_fields(pk)}
+        return self._one(request, enable_python_types, fillna_with)
+
+    def delete(self, db, schema, table, pk):
+        """Deletes the row whose primary key is `pk`; returns the number of rows deleted."""
+        request = {"op": "delete", "db": db, "schema": schema, "table": table, **_pk_fields(pk)}
+        return self._call(request)["rowcount"]
+
+    def execute(self, db, query, params=None):
+        """Runs one statement with bound `params`; returns `{"rowcount": n}`."""
+        if not isinstance(query, str):
+            raise TypeError("query must be a str")
+        return self._call({"op": "execute", "db": db, "query": query,
+                           "params": [_jsonable(p) for p in params] if params is not None else None})
+
+    def transaction(self, db):
+        """`with dbconn.transaction(db): ...` runs the block's calls on `db` in one
+        transaction: committed at the end of the block, rolled back if it raises. A request
+        that ends with the transaction still open rolls it back."""
+        return _Transaction(self, db)
 
 def dbconnect(name):
     """Opens the tenant's database `name`; raises pq.DatabaseNotFound for an unknown name."""

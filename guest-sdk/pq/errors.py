@@ -53,3 +53,14 @@ class DatabaseNotFound(DatabaseError):
 
 class DatabaseUnavailable(DatabaseError):
     """The database cannot be reached right now (the server answers 503 if not caught)."""
+
+
+class SecretNotFound(PqError, KeyError):
+    """The tenant has no secret of that name."""
+
+    def __str__(self):
+        return Exception.__str__(self)
+
+
+class StateError(PqError):
+    """The endpoint's state could not be read or written (too large, or not a dict)."""

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use crate::auth::TokenRequest;
 use crate::control::ControlError;
 use crate::control::model::EndpointSpec;
-use crate::db::tenantdb::quote_ident;
 use crate::http::AppState;
 use crate::http::admin::issue_token;
 
@@ -100,5 +99,5 @@ async fn fill_sample(state: &AppState) -> Result<(), String> {
     client
         .batch_execute(SAMPLE_SQL)
         .await
-        .map_err(|e| format!("filling {}: {e}", quote_ident(&target.dbname)))
+        .map_err(|e| format!("filling {}: {e}", target.name))
 }

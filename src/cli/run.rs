@@ -60,7 +60,7 @@ async fn execute(args: RunArgs) -> Result<ExitCode, String> {
         isolation: Isolation::Strict,
         limits: Limits::default(),
         request,
-        db: None,
+        capabilities: Default::default(),
     };
     match sandbox.handle(call).await {
         Ok(reply) => {

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use clap::Args;
 
 use crate::config;
+use crate::control::SealingKey;
 use crate::control::{LogRetention, LogSink, Registry, Store};
-use crate::db::LocalCluster;
+use crate::db::{LocalCluster, PoolSettings, ResultCaps};
 use crate::http::{AppState, ServerLimits, TenantCaps};
 
 /// Arguments of `pubfn serve`.
@@ -45,6 +46,20 @@ pub struct ServeArgs {
     /// Largest request body for a tenant's endpoint, in bytes; more gets 413.
     #[arg(long, default_value_t = TenantCaps::default().max_body_bytes)]
     pub tenant_max_body_bytes: usize,
+    /// The key that seals tenants' secrets and database credentials at rest (64 hex digits);
+    /// created if missing. Every node of a deployment needs the same one.
+    /// [default: DATA_DIR/sealing.key]
+    #[arg(long, env = "PUBFN_SEALING_KEY_FILE")]
+    pub sealing_key_file: Option<PathBuf>,
+    /// Connections to one tenant database at most (per node).
+    #[arg(long, default_value_t = PoolSettings::default().max_size)]
+    pub db_pool_size: usize,
+    /// Rows one database call may return at most; more raise pq.DatabaseError.
+    #[arg(long, default_value_t = ResultCaps::default().max_rows)]
+    pub db_max_rows: usize,
+    /// Bytes of JSON one database call may return at most.
+    #[arg(long, default_value_t = ResultCaps::default().max_bytes)]
+    pub db_max_result_bytes: usize,
 }
 
 /// Runs the server until SIGTERM or SIGINT.
@@ -78,7 +93,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
     };
     let pg_config_for_tenants = pg_config.clone();
-    let store = Store::connect(pg_config.clone(), 16).map_err(|e| e.to_string())?;
+    let key_file = args
+        .sealing_key_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("sealing.key"));
+    let key = SealingKey::load_or_create(&key_file).map_err(|e| format!("sealing key: {e}"))?;
+    let store = Store::connect(pg_config.clone(), 16, key).map_err(|e| e.to_string())?;
     store
         .migrate()
         .await
@@ -99,7 +119,17 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let logs = LogSink::start(store.clone(), retention);
     let state = Arc::new(AppState {
         logs,
-        pools: Arc::new(crate::db::TenantPools::new(pg_config_for_tenants)),
+        pools: Arc::new(crate::db::TenantPools::new(
+            pg_config_for_tenants,
+            PoolSettings {
+                max_size: args.db_pool_size.max(1),
+                ..PoolSettings::default()
+            },
+        )),
+        db_caps: ResultCaps {
+            max_rows: args.db_max_rows,
+            max_bytes: args.db_max_result_bytes,
+        },
         store,
         registry,
         sandbox: Arc::new(sandbox),

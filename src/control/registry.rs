@@ -54,6 +54,8 @@ pub struct TenantView {
     pub limits: TenantLimits,
     /// Its databases, by its names for them.
     pub databases: Arc<HashMap<String, DbTarget>>,
+    /// Its secrets, still sealed, by name.
+    pub secrets: Arc<HashMap<String, Vec<u8>>>,
     /// Its endpoints.
     pub routes: Vec<RouteEntry>,
 }
@@ -153,6 +155,7 @@ impl Registry {
             jwt_secret: secrets.jwt_secret,
             revoked: secrets.revoked.into_iter().collect(),
             limits: secrets.limits,
+            secrets: Arc::new(self.store.sealed_secrets(name).await?),
             databases: Arc::new(
                 self.store
                     .database_targets(name)

@@ -6,12 +6,14 @@ use tokio_postgres::Row;
 
 use super::ControlError;
 use super::model::{Tenant, TenantLimits};
+use super::sealed::SealingKey;
 
 /// Embedded migrations, applied in order at start-up; never edit one that has shipped.
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_request_logs.sql")),
     (3, include_str!("migrations/0003_tenant_databases.sql")),
+    (4, include_str!("migrations/0004_sealed_secrets_state.sql")),
 ];
 
 /// Renders a timestamptz column as RFC 3339 text (no chrono/time dependency needed).
@@ -23,10 +25,15 @@ macro_rules! ts {
 
 mod databases;
 mod endpoints;
+mod external;
 
 pub use databases::DatabaseInfo;
 mod logs;
+mod secrets;
+mod state;
 mod tokens;
+
+pub use secrets::SecretInfo;
 
 /// The NOTIFY channel on which every change is announced, with the tenant as payload.
 pub const CHANGES_CHANNEL: &str = "pubfn_changes";
@@ -37,6 +44,8 @@ pub struct Store {
     pool: Pool,
     /// Where the metadata lives; managed tenant databases live on the same cluster.
     config: tokio_postgres::Config,
+    /// Seals tenants' secrets and database credentials at rest.
+    key: SealingKey,
 }
 
 /// A tenant's JWT secret and the state the data plane needs about it.
@@ -51,8 +60,12 @@ pub struct TenantSecrets {
 }
 
 impl Store {
-    /// Connects a pool of at most `max_size` connections.
-    pub fn connect(config: tokio_postgres::Config, max_size: usize) -> Result<Self, ControlError> {
+    /// Connects a pool of at most `max_size` connections; `key` seals values at rest.
+    pub fn connect(
+        config: tokio_postgres::Config,
+        max_size: usize,
+        key: SealingKey,
+    ) -> Result<Self, ControlError> {
         let manager = Manager::from_config(
             config.clone(),
             tokio_postgres::NoTls,
@@ -67,7 +80,7 @@ impl Store {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| ControlError::Unavailable(e.to_string()))?;
-        Ok(Store { pool, config })
+        Ok(Store { pool, config, key })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, ControlError> {
@@ -108,7 +121,7 @@ impl Store {
             }
         }
         tx.commit().await?;
-        Ok(())
+        self.seal_legacy_passwords().await
     }
 
     /// Creates a tenant with a fresh random JWT secret.

@@ -1,68 +1,44 @@
-//! Guest values ↔ PostgreSQL: identifiers, `%s` placeholders and parameter binding.
+//! Guest values → PostgreSQL parameters.
 //!
-//! Parameters are always bound, never interpolated: each JSON value is encoded in the type
-//! PostgreSQL inferred for its placeholder.
+//! Parameters are always bound, never interpolated. A parameter whose inferred type the host
+//! encodes itself (bool, integers, floats, numeric, text, json, bytea) is sent in that type's
+//! binary form; any other (dates, times, uuid, interval, arrays, enums, ...) is cast from text
+//! in the statement (`$1::text::date`) and sent as text, so PostgreSQL parses it.
 
 use std::error::Error;
 
+use base64::Engine;
 use bytes::{BufMut, BytesMut};
 use serde_json::Value;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
-use super::DbError;
 use super::tenantdb::quote_ident;
 
-/// Checks and quotes a schema, table or column name: letters, digits, `_` and `$`, not
-/// starting with a digit, at most 63 bytes. Anything else is refused, not escaped.
-pub fn identifier(name: &str) -> Result<String, DbError> {
-    let valid = !name.is_empty()
-        && name.len() <= 63
-        && !name.starts_with(|c: char| c.is_ascii_digit() || c == '$')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
-    if valid {
-        Ok(quote_ident(name))
-    } else {
-        Err(DbError::Invalid(format!("invalid identifier {name:?}")))
-    }
+/// Whether the host encodes parameters of type `ty` itself; others are cast from text.
+pub fn encoded_natively(ty: &Type) -> bool {
+    matches!(
+        *ty,
+        Type::BOOL
+            | Type::INT2
+            | Type::INT4
+            | Type::INT8
+            | Type::FLOAT4
+            | Type::FLOAT8
+            | Type::NUMERIC
+            | Type::TEXT
+            | Type::VARCHAR
+            | Type::BPCHAR
+            | Type::NAME
+            | Type::UNKNOWN
+            | Type::JSON
+            | Type::JSONB
+            | Type::BYTEA
+    )
 }
 
-/// Rewrites psycopg-style `%s` placeholders to `$1, $2, ...` (`%%` is a literal `%`), outside
-/// string literals and quoted identifiers; returns the SQL and the number of placeholders.
-pub fn placeholders(sql: &str) -> Result<(String, usize), DbError> {
-    let mut out = String::with_capacity(sql.len());
-    let mut count = 0;
-    let mut quote: Option<char> = None;
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => {
-                quote = None;
-                out.push(c);
-            }
-            (Some(_), c) => out.push(c),
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                out.push(c);
-            }
-            (None, '%') => match chars.next() {
-                Some('s') => {
-                    count += 1;
-                    out.push_str(&format!("${count}"));
-                }
-                Some('%') => out.push('%'),
-                other => {
-                    return Err(DbError::Invalid(format!(
-                        "unsupported placeholder %{}: use %s (or %% for a literal %)",
-                        other.map(String::from).unwrap_or_default()
-                    )));
-                }
-            },
-            (None, c) => out.push(c),
-        }
-    }
-    Ok((out, count))
+/// The cast for a parameter of type `ty` that travels as text, e.g. `"pg_catalog"."date"`.
+pub fn text_cast(ty: &Type) -> String {
+    format!("{}.{}", quote_ident(ty.schema()), quote_ident(ty.name()))
 }
 
 /// A JSON parameter, encoded at bind time in the type PostgreSQL inferred for it.
@@ -72,7 +48,63 @@ pub struct Param(pub Value);
 type BoxError = Box<dyn Error + Sync + Send>;
 
 fn unsupported(value: &Value, ty: &Type) -> BoxError {
-    format!("cannot bind {value} as {ty}: cast the placeholder, e.g. %s::text::{ty}",).into()
+    let shown: String = value.to_string().chars().take(80).collect();
+    format!("cannot bind {shown} as {ty}").into()
+}
+
+/// A value as PostgreSQL's text input for its type expects it.
+fn text_form(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Array(items) => array_literal(items),
+        Value::Object(map) => match (map.get("$decimal"), map.get("$bytes")) {
+            (Some(Value::String(decimal)), _) => decimal.clone(),
+            (_, Some(Value::String(b64))) => {
+                match base64::engine::general_purpose::STANDARD.decode(b64) {
+                    Ok(bytes) => format!("\\x{}", hex::encode(bytes)),
+                    Err(_) => value.to_string(),
+                }
+            }
+            _ => value.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// A value for a json column: the guest's `{"$decimal": ...}` become numbers and
+/// `{"$bytes": ...}` their base64 text.
+fn untagged(value: &Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(untagged).collect()),
+        Value::Object(map) if map.len() == 1 => match map.iter().next() {
+            Some((tag, Value::String(text))) if tag == "$decimal" => text
+                .parse::<serde_json::Number>()
+                .map(Value::Number)
+                .unwrap_or_else(|_| Value::String(text.clone())),
+            Some((tag, Value::String(text))) if tag == "$bytes" => Value::String(text.clone()),
+            _ => Value::Object(map.iter().map(|(k, v)| (k.clone(), untagged(v))).collect()),
+        },
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), untagged(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// A JSON list as a PostgreSQL array literal: `{1,"a b",NULL,{2,3}}`.
+fn array_literal(items: &[Value]) -> String {
+    let elements: Vec<String> = items
+        .iter()
+        .map(|item| match item {
+            Value::Null => "NULL".to_string(),
+            Value::Array(inner) => array_literal(inner),
+            other => {
+                let text = text_form(other);
+                format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+            }
+        })
+        .collect();
+    format!("{{{}}}", elements.join(","))
 }
 
 impl ToSql for Param {
@@ -80,7 +112,7 @@ impl ToSql for Param {
         let value = &self.0;
         match *ty {
             _ if value.is_null() => Ok(IsNull::Yes),
-            Type::JSON | Type::JSONB => value.to_sql(ty, out),
+            Type::JSON | Type::JSONB => untagged(value).to_sql(ty, out),
             Type::BOOL => value
                 .as_bool()
                 .ok_or_else(|| unsupported(value, ty))?
@@ -96,12 +128,19 @@ impl ToSql for Param {
                 .ok_or_else(|| unsupported(value, ty))?
                 .to_sql(ty, out),
             Type::NUMERIC => encode_numeric(&number_text(value, ty)?, out),
-            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => match value {
-                Value::String(text) => text.as_str().to_sql(&Type::TEXT, out),
-                Value::Number(n) => n.to_string().as_str().to_sql(&Type::TEXT, out),
-                Value::Bool(b) => b.to_string().as_str().to_sql(&Type::TEXT, out),
-                other => other.to_string().as_str().to_sql(&Type::TEXT, out),
+            Type::BYTEA => match value {
+                Value::Object(map) => match map.get("$bytes").and_then(Value::as_str) {
+                    Some(b64) => base64::engine::general_purpose::STANDARD
+                        .decode(b64)?
+                        .to_sql(ty, out),
+                    None => Err(unsupported(value, ty)),
+                },
+                Value::String(text) => text.as_bytes().to_sql(ty, out),
+                _ => Err(unsupported(value, ty)),
             },
+            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+                text_form(value).as_str().to_sql(&Type::TEXT, out)
+            }
             _ => Err(unsupported(value, ty)),
         }
     }
@@ -202,32 +241,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_skip_literals() {
-        let (sql, n) =
-            placeholders("SELECT '%s', \"a%s\" FROM t WHERE a = %s AND b LIKE 'x%%' OR c = %s")
-                .unwrap();
+    fn arrays_become_array_literals() {
+        let value = serde_json::json!([1, "a \"b\" \\c", null, [2, 3], {"$decimal": "1.50"}]);
         assert_eq!(
-            sql,
-            "SELECT '%s', \"a%s\" FROM t WHERE a = $1 AND b LIKE 'x%%' OR c = $2"
+            text_form(&value),
+            r#"{"1","a \"b\" \\c",NULL,{"2","3"},"1.50"}"#
         );
-        assert_eq!(n, 2);
-        assert_eq!(placeholders("a %% b").unwrap().0, "a % b");
-        assert!(placeholders("a = %d").is_err());
-    }
-
-    #[test]
-    fn identifiers_are_checked_not_escaped() {
-        assert_eq!(identifier("accounts").unwrap(), "\"accounts\"");
-        for bad in [
-            "x\"; drop table t; --",
-            "",
-            "1a",
-            "a b",
-            "a.b",
-            &"x".repeat(64),
-        ] {
-            assert!(identifier(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

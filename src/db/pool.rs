@@ -8,35 +8,83 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 
 use super::DbError;
 
+/// Run on every connection before it is handed out again.
+const RESET_SESSION: &str = "ROLLBACK; CLOSE ALL; RESET ALL; UNLISTEN *; \
+    SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
+
 /// Where a tenant database is and who connects to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct DbTarget {
     /// Tenant name.
     pub tenant: String,
     /// The tenant's name for the database (`dw_2`).
     pub name: String,
-    /// The PostgreSQL database.
-    pub dbname: String,
-    /// The tenant's role.
-    pub role: String,
-    /// The role's password.
-    pub password: String,
+    /// How to reach it.
+    pub connection: DbConnection,
 }
 
-/// Connections per (tenant, database) at most.
-const POOL_SIZE: usize = 5;
+/// How to reach a tenant database.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DbConnection {
+    /// A database on pubfn's own cluster, reached as the tenant's role.
+    Managed {
+        /// The PostgreSQL database.
+        dbname: String,
+        /// The tenant's role.
+        role: String,
+        /// The role's password.
+        password: String,
+    },
+    /// A PostgreSQL URL the operator registered for the tenant.
+    External {
+        /// The URL, credentials included.
+        url: String,
+    },
+}
+
+/// Never prints credentials: targets end up in logs.
+impl std::fmt::Debug for DbTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.connection {
+            DbConnection::Managed { dbname, .. } => format!("managed {dbname}"),
+            DbConnection::External { .. } => "external".to_string(),
+        };
+        write!(f, "DbTarget({}/{}, {kind})", self.tenant, self.name)
+    }
+}
+
+/// Bounds on each (tenant, database) pool.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    /// Connections at most.
+    pub max_size: usize,
+    /// How long to wait for a new connection to be made, at most.
+    pub connect_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_size: 5,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
 
 /// The pools, created on first use.
 pub struct TenantPools {
     base: tokio_postgres::Config,
+    settings: PoolSettings,
     pools: DashMap<(String, String), (DbTarget, Pool)>,
 }
 
 impl TenantPools {
-    /// Pools on the cluster that `base` points at (its host and port are used).
-    pub fn new(base: tokio_postgres::Config) -> Self {
+    /// Pools for managed databases on the cluster that `base` points at (its host and port
+    /// are used), and for external ones wherever their URL says.
+    pub fn new(base: tokio_postgres::Config, settings: PoolSettings) -> Self {
         TenantPools {
             base,
+            settings,
             pools: DashMap::new(),
         }
     }
@@ -52,7 +100,7 @@ impl TenantPools {
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(1));
         let mut timeouts = deadpool_postgres::Timeouts::wait_millis(wait.as_millis() as u64);
-        timeouts.create = Some(wait.min(Duration::from_secs(5)));
+        timeouts.create = Some(wait.min(self.settings.connect_timeout));
         pool.timeout_get(&timeouts).await.map_err(|e| match e {
             deadpool_postgres::PoolError::Timeout(_) => {
                 DbError::Unavailable("no database connection free before the deadline".into())
@@ -73,21 +121,33 @@ impl TenantPools {
         {
             return Ok(entry.1.clone());
         }
-        let mut config = self.base.clone();
-        config
-            .user(&target.role)
-            .password(&target.password)
-            .dbname(&target.dbname);
+        let mut config = match &target.connection {
+            DbConnection::Managed {
+                dbname,
+                role,
+                password,
+            } => {
+                let mut config = self.base.clone();
+                config.user(role).password(password).dbname(dbname);
+                config
+            }
+            DbConnection::External { url } => url
+                .parse::<tokio_postgres::Config>()
+                .map_err(|e| DbError::Unavailable(format!("bad external database URL: {e}")))?,
+        };
         config.application_name("pubfn-tenant");
         let manager = Manager::from_config(
             config,
             tokio_postgres::NoTls,
             ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
+                // A connection comes back from a hostile handler: whatever it left behind (an
+                // open transaction, session settings, temp tables, advisory locks, LISTENs) is
+                // undone before the next request of the tenant gets it.
+                recycling_method: RecyclingMethod::Custom(RESET_SESSION.into()),
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(self.settings.max_size)
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| DbError::Unavailable(e.to_string()))?;

@@ -7,10 +7,10 @@
 
 use wasmtime::{Caller, Extern, Linker, Memory};
 
-use super::{HostState, db, error_report, request, response, script};
+use super::{HostState, db, error_report, request, response, script, secret, state};
 
 /// The ABI version this host speaks (`PQ_ABI_VERSION` in guest-sdk/_pq/pq_abi.h).
-pub const ABI_VERSION: i32 = 2;
+pub const ABI_VERSION: i32 = 3;
 
 /// Largest argument a guest may pass to one host call: above the largest response body we
 /// accept, and small enough that a copy of it never threatens the host.
@@ -32,6 +32,12 @@ pub mod op {
     pub const ERROR_REPORT: i32 = 6;
     /// JSON database call.
     pub const DB: i32 = 16;
+    /// A tenant secret's value by name.
+    pub const SECRET: i32 = 17;
+    /// The endpoint's JSON state.
+    pub const STATE_GET: i32 = 18;
+    /// Replaces the endpoint's JSON state.
+    pub const STATE_SET: i32 = 19;
 }
 
 /// Who caused a failed host call. Guest faults become Python exceptions; host faults also
@@ -77,6 +83,8 @@ impl AbiError {
     pub const SQL: i32 = -10;
     /// The tenant's database cannot be reached.
     pub const DB_UNAVAILABLE: i32 = -11;
+    /// No such thing (e.g. a secret name the tenant never set).
+    pub const NOT_FOUND: i32 = -12;
 
     /// An error with the given code and message.
     pub fn new(code: i32, message: impl Into<String>) -> Self {
@@ -169,18 +177,27 @@ fn take_result(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> i32 {
     }
 }
 
-async fn dispatch(state: &mut HostState, op: i32, arg: Vec<u8>) -> Result<Vec<u8>, AbiError> {
+async fn dispatch(host: &mut HostState, op: i32, arg: Vec<u8>) -> Result<Vec<u8>, AbiError> {
     match op {
-        op::REQUEST_HEAD => request::head(state.request.as_deref()),
-        op::REQUEST_BODY => request::body(state.request.as_deref()),
-        op::SCRIPT_SOURCE => script::source(state.script.as_deref()),
-        op::RESPONSE_HEAD => response::set_head(&mut state.response, &arg).map(|()| Vec::new()),
-        op::RESPONSE_BODY => response::set_body(&mut state.response, arg).map(|()| Vec::new()),
+        op::REQUEST_HEAD => request::head(host.request.as_deref()),
+        op::REQUEST_BODY => request::body(host.request.as_deref()),
+        op::SCRIPT_SOURCE => script::source(host.script.as_deref()),
+        op::RESPONSE_HEAD => response::set_head(&mut host.response, &arg).map(|()| Vec::new()),
+        op::RESPONSE_BODY => response::set_body(&mut host.response, arg).map(|()| Vec::new()),
         op::ERROR_REPORT => {
-            state.error_report = Some(error_report::decode(&arg)?);
+            host.error_report = Some(error_report::decode(&arg)?);
             Ok(Vec::new())
         }
-        op::DB => db::call(&mut state.db, &arg).await,
+        op::DB => {
+            // Without a deadline (a call outside a request) a database call gets 30 s at most.
+            let deadline = host
+                .deadline
+                .unwrap_or_else(|| std::time::Instant::now() + std::time::Duration::from_secs(30));
+            db::call(host.capabilities.db.as_deref(), deadline, &arg).await
+        }
+        op::SECRET => secret::get(host.capabilities.secrets.as_deref(), &arg).await,
+        op::STATE_GET => state::get(host.capabilities.state.as_deref()).await,
+        op::STATE_SET => state::set(host.capabilities.state.as_deref(), &arg).await,
         _ => Err(AbiError::new(
             AbiError::NO_OP,
             format!("unknown host operation {op}"),

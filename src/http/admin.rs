@@ -18,6 +18,8 @@ use crate::control::model::{EndpointSpec, TenantLimits};
 use crate::control::route::RoutePattern;
 use crate::sandbox::CallErrorKind;
 
+mod tenant_data;
+
 /// Largest admin request body (scripts included).
 const MAX_ADMIN_BODY: usize = 4 << 20;
 
@@ -58,6 +60,9 @@ pub async fn handle(
     let body = read.body;
     let p: Vec<&str> = path.iter().map(String::as_str).collect();
     let ok = |value: serde_json::Value| Ok(json_response(StatusCode::OK, &value));
+    if let Some(outcome) = tenant_data::handle(state, &caller, &method, &p, &body).await {
+        return outcome;
+    }
     match (&method, p.as_slice()) {
         (&Method::POST, ["tenants"]) => {
             caller.operator_only()?;
@@ -143,31 +148,6 @@ pub async fn handle(
             let endpoint = state.store.rollback(t, name, rollback.version).await?;
             state.registry.invalidate(t);
             ok(json!(endpoint))
-        }
-        (&Method::PUT, ["tenants", t, "databases", name]) => {
-            caller.operator_only()?;
-            let body: serde_json::Map<String, serde_json::Value> = parse(&body)?;
-            if !body.is_empty() {
-                return Err(Problem::BadRequest(
-                    "only managed databases ({}) are supported so far; external URLs are not"
-                        .into(),
-                ));
-            }
-            let database = state.store.add_managed_database(t, name).await?;
-            state.registry.invalidate(t);
-            Ok(json_response(StatusCode::CREATED, &json!(database)))
-        }
-        (&Method::GET, ["tenants", t, "databases"]) => {
-            caller.may_manage(t)?;
-            state.store.tenant(t).await?;
-            ok(json!(state.store.databases(t).await?))
-        }
-        (&Method::DELETE, ["tenants", t, "databases", name]) => {
-            caller.operator_only()?;
-            state.store.remove_database(t, name).await?;
-            state.registry.invalidate(t);
-            state.pools.forget_tenant(t);
-            Ok(no_content())
         }
         (&Method::POST, ["tenants", t, "tokens"]) => {
             caller.may_manage(t)?;

@@ -13,9 +13,10 @@ use std::sync::Arc;
 
 use crate::control::model::LogEntry;
 use crate::control::registry::{RouteMatch, TenantView};
-use crate::db::{ResultCaps, TenantDatabaseAccess};
+use crate::control::services::{EndpointStateStore, TenantSecretSource};
+use crate::db::TenantDatabaseAccess;
 use crate::host::GuestRequest;
-use crate::sandbox::{Call, CallErrorKind};
+use crate::sandbox::{Call, CallErrorKind, Capabilities};
 
 /// Serves one data-plane request; `segments[0]` is the tenant.
 pub async fn handle(
@@ -57,6 +58,11 @@ pub async fn handle(
     )
     .await?;
     let guest_request = guest_request(&read.parts, read.body.to_vec(), &segments[1..], params);
+    let database = Arc::new(TenantDatabaseAccess::new(
+        tenant.databases.clone(),
+        state.pools.clone(),
+        state.db_caps,
+    ));
     let call = Call {
         tenant: tenant.name.clone(),
         endpoint: entry.endpoint.clone(),
@@ -65,14 +71,24 @@ pub async fn handle(
         isolation: entry.isolation,
         limits: entry.limits,
         request: guest_request,
-        db: Some(Arc::new(TenantDatabaseAccess {
-            targets: tenant.databases.clone(),
-            pools: state.pools.clone(),
-            caps: ResultCaps::default(),
-        })),
+        capabilities: Capabilities {
+            db: Some(database.clone()),
+            secrets: Some(Arc::new(TenantSecretSource {
+                store: state.store.clone(),
+                tenant: tenant.name.clone(),
+                sealed: tenant.secrets.clone(),
+            })),
+            state: Some(Arc::new(EndpointStateStore {
+                store: state.store.clone(),
+                tenant: tenant.name.clone(),
+                endpoint: entry.endpoint.clone(),
+            })),
+        },
     };
     let started = std::time::Instant::now();
     let outcome = state.sandbox.handle(call).await;
+    // A transaction the handler left open ends here, rolled back.
+    database.finish().await;
     let mut log = LogEntry {
         id: None,
         tenant: tenant.name.clone(),

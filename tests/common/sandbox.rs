@@ -60,7 +60,7 @@ pub fn call(tenant: &str, endpoint: &str, script: &str, request: GuestRequest) -
         isolation: Isolation::Strict,
         limits: Limits::default(),
         request,
-        db: None,
+        capabilities: Default::default(),
     }
 }
 

@@ -1,22 +1,48 @@
-//! Tenants' named databases: provisioned on the metadata cluster as managed databases.
+//! Tenants' named databases: managed ones provisioned on the metadata cluster, external ones
+//! registered by URL. Credentials are sealed at rest (control/sealed.rs).
 
 use rand::RngCore;
 use serde::Serialize;
 
 use super::{Store, notify};
 use crate::control::ControlError;
-use crate::db::DbTarget;
 use crate::db::tenantdb::{self, ManagedNames};
+use crate::db::{DbConnection, DbTarget};
 
 /// A tenant database as the admin API shows it (never its credentials).
 #[derive(Debug, Clone, Serialize)]
 pub struct DatabaseInfo {
     /// The tenant's name for it.
     pub name: String,
-    /// `managed`.
+    /// `managed` or `external`.
     pub kind: String,
-    /// The PostgreSQL database.
-    pub dbname: String,
+    /// The PostgreSQL database of a managed one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dbname: Option<String>,
+    /// Where an external one is: its URL without the password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+/// What the sealed column of a tenant database row is bound to.
+pub(super) fn sealing_context(tenant: &str, name: &str) -> String {
+    format!("database {tenant}/{name}")
+}
+
+/// Checks the tenant's name for a database.
+pub(super) fn check_name(name: &str) -> Result<(), ControlError> {
+    let valid = name.len() <= 31
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(ControlError::Invalid(format!(
+            "database name {name:?}: lower-case letters, digits and '_', starting with a letter"
+        )))
+    }
 }
 
 impl Store {
@@ -27,34 +53,18 @@ impl Store {
         name: &str,
     ) -> Result<DatabaseInfo, ControlError> {
         self.tenant(tenant).await?;
-        let valid = name.len() <= 31
-            && name.starts_with(|c: char| c.is_ascii_lowercase())
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !valid {
-            return Err(ControlError::Invalid(format!(
-                "database name {name:?}: lower-case letters, digits and '_', starting with a letter"
-            )));
-        }
+        check_name(name)?;
         let client = self.client().await?;
-        if client
-            .query_opt(
-                "SELECT 1 FROM pubfn.tenant_databases WHERE tenant = $1 AND name = $2",
-                &[&tenant, &name],
-            )
-            .await?
-            .is_some()
-        {
-            return Err(ControlError::Conflict(format!(
-                "tenant {tenant:?} already has a database {name:?}"
-            )));
-        }
+        self.refuse_duplicate(&client, tenant, name).await?;
         let names = tenantdb::managed_names(tenant, name);
-        let password = {
-            let mut bytes = [0u8; 24];
-            rand::rngs::OsRng.fill_bytes(&mut bytes);
-            hex::encode(bytes)
+        // The role is shared by the tenant's managed databases: keep the password it has.
+        let password = match self.role_password(&client, tenant, &names.role).await? {
+            Some(password) => password,
+            None => {
+                let mut bytes = [0u8; 24];
+                rand::rngs::OsRng.fill_bytes(&mut bytes);
+                hex::encode(bytes)
+            }
         };
         tenantdb::harden_metadata_database(&client).await?;
         let base = self.config.clone();
@@ -66,23 +76,97 @@ impl Store {
             Ok(inner)
         })
         .await?;
+        let sealed = self
+            .key
+            .seal(password.as_bytes(), &sealing_context(tenant, name));
         client
             .execute(
-                "INSERT INTO pubfn.tenant_databases (tenant, name, kind, dbname, role, password)
+                "INSERT INTO pubfn.tenant_databases (tenant, name, kind, dbname, role, sealed)
                  VALUES ($1, $2, 'managed', $3, $4, $5)",
-                &[&tenant, &name, &names.dbname, &names.role, &password],
+                &[&tenant, &name, &names.dbname, &names.role, &sealed],
             )
             .await?;
         notify(&client, tenant).await?;
         Ok(DatabaseInfo {
             name: name.to_string(),
             kind: "managed".into(),
-            dbname: names.dbname,
+            dbname: Some(names.dbname),
+            location: None,
         })
     }
 
-    /// Creates `schema` in the tenant's database `name`, owned by the tenant's role (which may
-    /// not create schemas itself: that right would also let it create extensions).
+    pub(super) async fn refuse_duplicate(
+        &self,
+        client: &deadpool_postgres::Object,
+        tenant: &str,
+        name: &str,
+    ) -> Result<(), ControlError> {
+        let exists = client
+            .query_opt(
+                "SELECT 1 FROM pubfn.tenant_databases WHERE tenant = $1 AND name = $2",
+                &[&tenant, &name],
+            )
+            .await?
+            .is_some();
+        if exists {
+            return Err(ControlError::Conflict(format!(
+                "tenant {tenant:?} already has a database {name:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The password of the tenant's role, if one of its managed databases holds it already.
+    async fn role_password(
+        &self,
+        client: &deadpool_postgres::Object,
+        tenant: &str,
+        role: &str,
+    ) -> Result<Option<String>, ControlError> {
+        let row = client
+            .query_opt(
+                "SELECT name, sealed FROM pubfn.tenant_databases
+                 WHERE tenant = $1 AND role = $2 AND sealed IS NOT NULL LIMIT 1",
+                &[&tenant, &role],
+            )
+            .await?;
+        row.map(|row| {
+            let plain = self
+                .key
+                .open(row.get(1), &sealing_context(tenant, row.get(0)))?;
+            String::from_utf8(plain).map_err(|e| ControlError::Internal(e.to_string()))
+        })
+        .transpose()
+    }
+
+    /// Seals the plaintext passwords that rows written before migration 4 hold.
+    pub(super) async fn seal_legacy_passwords(&self) -> Result<(), ControlError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT tenant, name, password FROM pubfn.tenant_databases WHERE password IS NOT NULL",
+                &[],
+            )
+            .await?;
+        for row in rows {
+            let (tenant, name, password): (String, String, String) =
+                (row.get(0), row.get(1), row.get(2));
+            let sealed = self
+                .key
+                .seal(password.as_bytes(), &sealing_context(&tenant, &name));
+            client
+                .execute(
+                    "UPDATE pubfn.tenant_databases SET sealed = $3, password = NULL
+                     WHERE tenant = $1 AND name = $2",
+                    &[&tenant, &name, &sealed],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Creates `schema` in the tenant's managed database `name`, owned by the tenant's role
+    /// (which may not create schemas itself: that right would also let it create extensions).
     pub async fn create_schema(
         &self,
         tenant: &str,
@@ -97,15 +181,20 @@ impl Store {
             .ok_or_else(|| {
                 ControlError::NotFound(format!("tenant {tenant:?} has no database {name:?}"))
             })?;
+        let DbConnection::Managed { dbname, role, .. } = &target.connection else {
+            return Err(ControlError::Invalid(format!(
+                "{name:?} is an external database: make schemas in it yourself"
+            )));
+        };
         let mut config = self.config.clone();
-        config.dbname(&target.dbname);
+        config.dbname(dbname);
         let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
         client
             .batch_execute(&format!(
                 "CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}",
                 tenantdb::quote_ident(schema),
-                tenantdb::quote_ident(&target.role)
+                tenantdb::quote_ident(role)
             ))
             .await?;
         Ok(())
@@ -116,7 +205,11 @@ impl Store {
         let rows = self
             .client()
             .await?
-            .query("SELECT name, kind, dbname FROM pubfn.tenant_databases WHERE tenant = $1 ORDER BY name", &[&tenant])
+            .query(
+                "SELECT name, kind, dbname, location FROM pubfn.tenant_databases
+                 WHERE tenant = $1 ORDER BY name",
+                &[&tenant],
+            )
             .await?;
         Ok(rows
             .iter()
@@ -124,6 +217,7 @@ impl Store {
                 name: r.get(0),
                 kind: r.get(1),
                 dbname: r.get(2),
+                location: r.get(3),
             })
             .collect())
     }
@@ -134,23 +228,37 @@ impl Store {
             .client()
             .await?
             .query(
-                "SELECT name, dbname, role, password FROM pubfn.tenant_databases WHERE tenant = $1",
+                "SELECT name, kind, dbname, role, sealed FROM pubfn.tenant_databases
+                 WHERE tenant = $1",
                 &[&tenant],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| DbTarget {
-                tenant: tenant.to_string(),
-                name: r.get(0),
-                dbname: r.get(1),
-                role: r.get(2),
-                password: r.get(3),
+        rows.iter()
+            .map(|r| {
+                let name: String = r.get(0);
+                let kind: &str = r.get(1);
+                let plain = self.key.open(r.get(4), &sealing_context(tenant, &name))?;
+                let plain =
+                    String::from_utf8(plain).map_err(|e| ControlError::Internal(e.to_string()))?;
+                let connection = match kind {
+                    "managed" => DbConnection::Managed {
+                        dbname: r.get(2),
+                        role: r.get(3),
+                        password: plain,
+                    },
+                    _ => DbConnection::External { url: plain },
+                };
+                Ok(DbTarget {
+                    tenant: tenant.to_string(),
+                    name,
+                    connection,
+                })
             })
-            .collect())
+            .collect()
     }
 
-    /// Drops a managed database, and the tenant's role once it has none left.
+    /// Removes a tenant database: a managed one is dropped, and the tenant's role once it has
+    /// none left; an external one is only forgotten.
     pub async fn remove_database(&self, tenant: &str, name: &str) -> Result<(), ControlError> {
         let client = self.client().await?;
         let row = client
@@ -162,26 +270,30 @@ impl Store {
             .ok_or_else(|| {
                 ControlError::NotFound(format!("tenant {tenant:?} has no database {name:?}"))
             })?;
-        let names = ManagedNames {
-            dbname: row.get(0),
-            role: row.get(1),
+        let managed: Option<ManagedNames> = match (row.get(0), row.get(1)) {
+            (Some(dbname), Some(role)) => Some(ManagedNames { dbname, role }),
+            _ => None,
         };
-        tenantdb::drop_managed(&client, &names).await?;
+        if let Some(names) = &managed {
+            tenantdb::drop_managed(&client, names).await?;
+        }
         client
             .execute(
                 "DELETE FROM pubfn.tenant_databases WHERE tenant = $1 AND name = $2",
                 &[&tenant, &name],
             )
             .await?;
-        let role_in_use = client
-            .query_opt(
-                "SELECT 1 FROM pubfn.tenant_databases WHERE role = $1",
-                &[&names.role],
-            )
-            .await?
-            .is_some();
-        if !role_in_use {
-            tenantdb::drop_role(&client, &names.role).await?;
+        if let Some(names) = managed {
+            let role_in_use = client
+                .query_opt(
+                    "SELECT 1 FROM pubfn.tenant_databases WHERE role = $1",
+                    &[&names.role],
+                )
+                .await?
+                .is_some();
+            if !role_in_use {
+                tenantdb::drop_role(&client, &names.role).await?;
+            }
         }
         notify(&client, tenant).await
     }

@@ -1,0 +1,121 @@
+//! Admin routes for what a tenant's handlers reach besides their request: its databases
+//! (`/tenants/{t}/databases/{name}`, operator only) and its secrets (`/tenants/{t}/secrets/{name}`,
+//! whose values are never returned).
+
+use hyper::{Method, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Caller, no_content, parse};
+use crate::http::AppState;
+use crate::http::respond::{Body, Problem};
+use crate::http::router::json_response;
+
+/// Serves the route if it is one of these; `None` otherwise.
+pub(super) async fn handle(
+    state: &AppState,
+    caller: &Caller,
+    method: &Method,
+    path: &[&str],
+    body: &[u8],
+) -> Option<Result<Response<Body>, Problem>> {
+    let ["tenants", t, kind @ ("databases" | "secrets"), rest @ ..] = path else {
+        return None;
+    };
+    Some(match (*kind, rest) {
+        ("databases", _) => databases(state, caller, method, t, rest, body).await,
+        (_, _) => secrets(state, caller, method, t, rest, body).await,
+    })
+}
+
+async fn databases(
+    state: &AppState,
+    caller: &Caller,
+    method: &Method,
+    t: &str,
+    rest: &[&str],
+    body: &[u8],
+) -> Result<Response<Body>, Problem> {
+    match (method, rest) {
+        (&Method::PUT, [name]) => {
+            caller.operator_only()?;
+            /// `{}`: a managed database; `{"url": ...}`: an external one.
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct NewDatabase {
+                url: Option<String>,
+            }
+            let new: NewDatabase = parse(body)?;
+            let database = match new.url {
+                None => state.store.add_managed_database(t, name).await?,
+                Some(url) => state.store.add_external_database(t, name, &url).await?,
+            };
+            state.registry.invalidate(t);
+            Ok(json_response(StatusCode::CREATED, &json!(database)))
+        }
+        (&Method::GET, []) => {
+            caller.may_manage(t)?;
+            state.store.tenant(t).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!(state.store.databases(t).await?),
+            ))
+        }
+        (&Method::GET, [name]) => {
+            caller.may_manage(t)?;
+            state.store.tenant(t).await?;
+            let database = state
+                .store
+                .databases(t)
+                .await?
+                .into_iter()
+                .find(|d| d.name == *name)
+                .ok_or_else(|| {
+                    Problem::NotFound(format!("tenant {t:?} has no database {name:?}"))
+                })?;
+            Ok(json_response(StatusCode::OK, &json!(database)))
+        }
+        (&Method::DELETE, [name]) => {
+            caller.operator_only()?;
+            state.store.remove_database(t, name).await?;
+            state.registry.invalidate(t);
+            state.pools.forget_tenant(t);
+            Ok(no_content())
+        }
+        _ => Err(Problem::NotFound("no such admin route".into())),
+    }
+}
+
+async fn secrets(
+    state: &AppState,
+    caller: &Caller,
+    method: &Method,
+    t: &str,
+    rest: &[&str],
+    body: &[u8],
+) -> Result<Response<Body>, Problem> {
+    caller.may_manage(t)?;
+    match (method, rest) {
+        (&Method::PUT, [name]) => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct NewSecret {
+                value: String,
+            }
+            let new: NewSecret = parse(body)?;
+            let secret = state.store.set_secret(t, name, &new.value).await?;
+            state.registry.invalidate(t);
+            Ok(json_response(StatusCode::OK, &json!(secret)))
+        }
+        (&Method::GET, []) => Ok(json_response(
+            StatusCode::OK,
+            &json!(state.store.secrets(t).await?),
+        )),
+        (&Method::DELETE, [name]) => {
+            state.store.delete_secret(t, name).await?;
+            state.registry.invalidate(t);
+            Ok(no_content())
+        }
+        _ => Err(Problem::NotFound("no such admin route".into())),
+    }
+}
