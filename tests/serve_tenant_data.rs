@@ -2,62 +2,14 @@
 
 #[path = "common/server.rs"]
 mod common;
+#[path = "common/warehouse.rs"]
+mod warehouse;
 
-use common::{Server, admin, deploy, fresh_database, request, tenant_with_endpoint, token};
+use common::{Server, admin, fresh_database, tenant_with_endpoint, token};
 use serde_json::{Value, json};
+use warehouse::{get, seed};
 
 const SEED_HANDLER: &str = "import pq\n\ndef handler():\n    dbconn = pq.dbconnect('dw_2')\n    return dbconn.fetch('dw_2', 'salesforce', 'accounts')\n";
-
-/// Creates `dw_2` for `tenant` and fills `salesforce.accounts` as the tenant's role would own it.
-async fn seed(server: &Server, tenant: &str) {
-    let created = admin(
-        server,
-        "PUT",
-        &format!("/tenants/{tenant}/databases/dw_2"),
-        json!({}),
-    )
-    .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    let dbname = created.json()["dbname"].as_str().unwrap().to_string();
-    let (client, connection) = common::cluster()
-        .config(&dbname)
-        .connect(tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    let owner: String = client
-        .query_one(
-            "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'public'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    client
-        .batch_execute(&format!(
-            "CREATE SCHEMA salesforce AUTHORIZATION {owner};
-             CREATE TABLE salesforce.accounts (id int4 PRIMARY KEY, name text, revenue numeric(12,2),
-               active bool, score float8, created timestamptz, tags text[], meta jsonb, logo bytea,
-               uid uuid, span interval, day date);
-             ALTER TABLE salesforce.accounts OWNER TO {owner};
-             INSERT INTO salesforce.accounts VALUES
-               (1, 'Acme', 1234.50, true, 0.5, '2026-01-02 03:04:05+00', ARRAY['a','b'], '{{\"k\": [1, 2]}}',
-                '\\x0102', '00000000-0000-0000-0000-000000000001', '1 day 02:00:00', '2026-02-03'),
-               (2, 'Globex', NULL, false, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);"
-        ))
-        .await
-        .unwrap();
-}
-
-async fn get(server: &Server, path: &str, auth: &str) -> common::Reply {
-    request(
-        "GET",
-        &format!("{}{path}", server.base),
-        &[("authorization", auth)],
-        b"",
-    )
-    .await
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_seed_handler_reads_the_tenants_table_unchanged() {
@@ -204,5 +156,4 @@ async fn databases_are_listed_and_removed_with_the_tenant() {
         .await
         .unwrap();
     assert!(exists.is_none(), "the managed database was dropped");
-    let _ = deploy;
 }

@@ -40,8 +40,21 @@ _PYTHON_TYPES = {
 }
 
 
+def _plain_json(value):
+    """A json/jsonb value with its numbers as int or float, as json.loads would give them."""
+    if isinstance(value, _Decimal):
+        return float(value)
+    if isinstance(value, list):
+        return [_plain_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain_json(v) for k, v in value.items()}
+    return value
+
+
 def _converter(pg_type, python_types):
     base = pg_type.lstrip("_")
+    if base in ("json", "jsonb"):
+        return _plain_json
     if base in _FLOATS:
         scalar = float
     elif base in _INTS:
@@ -78,7 +91,7 @@ def _rows(raw, python_types, fillna_with):
             elif name in converters:
                 row[name] = converters[name](value)
             elif isinstance(value, _Decimal):
-                row[name] = float(value)  # a JSON column's non-integer number
+                row[name] = float(value)  # a non-integer number of an untyped column
     return rows
 
 

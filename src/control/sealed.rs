@@ -71,9 +71,17 @@ impl SealingKey {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
                 }
-                write_private(path, &hex::encode(bytes)).map_err(|e| format!("{shown}: {e}"))?;
-                tracing::info!(path = %shown, "created a new sealing key");
-                Ok(Self::from_bytes(&bytes))
+                match write_private(path, &hex::encode(bytes)) {
+                    Ok(()) => {
+                        tracing::info!(path = %shown, "created a new sealing key");
+                        Ok(Self::from_bytes(&bytes))
+                    }
+                    // Another process made it first: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Self::load_or_create(path)
+                    }
+                    Err(e) => Err(format!("{shown}: {e}")),
+                }
             }
             Err(e) => Err(format!("{shown}: {e}")),
         }
@@ -131,17 +139,29 @@ impl SealingKey {
     }
 }
 
+/// Writes a new file readable by its owner only, whole or not at all: written beside the
+/// target, then hard-linked into place, which fails if the target exists.
 #[cfg(unix)]
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
+    let temporary = path.with_extension(format!(
+        "tmp.{}.{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::hard_link(&temporary, path)
+    })();
+    let _ = std::fs::remove_file(&temporary);
+    result
 }
 
 #[cfg(not(unix))]

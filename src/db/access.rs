@@ -187,7 +187,7 @@ impl TenantDatabaseAccess {
                     .cloned()
                     .unwrap_or_default();
                 let sql = statements::select(request, &options)?;
-                statements::refuse_transaction_control(&sql)?;
+                statements::refuse_session_control(&sql)?;
                 rows(client, &sql, false, caps).await
             }
             "execute" => {
@@ -197,13 +197,17 @@ impl TenantDatabaseAccess {
                     .ok_or_else(|| DbError::Invalid("execute needs query=...".into()))?;
                 let params = statements::params(request.get("params"))?;
                 let sql = super::sql::with_placeholders(query, params)?;
-                statements::refuse_transaction_control(&sql)?;
+                statements::refuse_session_control(&sql)?;
                 count(client, &sql).await
             }
             _ => {
                 let table = qualified_table(request)?;
                 let sql = match op {
-                    "insert" => statements::insert(&table, statements::record(request)?)?,
+                    "insert" => {
+                        let mut sql = statements::insert(&table, statements::record(request)?)?;
+                        sql.push(" RETURNING *");
+                        sql
+                    }
                     "update" => {
                         let keys = keys(client, request, &table).await?;
                         statements::update(&table, &keys, statements::record(request)?)?

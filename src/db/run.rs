@@ -125,13 +125,24 @@ pub async fn count(client: &tokio_postgres::Client, sql: &Sql) -> Result<Vec<u8>
     Ok(format!("{{\"rowcount\":{n}}}").into_bytes())
 }
 
-/// PostgreSQL's own error, without the host's internals; a lost connection is unavailability.
+/// PostgreSQL's own error, without the host's internals; a lost connection is unavailability,
+/// and a value that cannot be encoded is the guest's invalid argument.
 pub fn sql_error(error: tokio_postgres::Error) -> DbError {
-    match error.as_db_error() {
-        Some(db) => DbError::Sql {
+    use std::error::Error as _;
+    if let Some(db) = error.as_db_error() {
+        return DbError::Sql {
             sqlstate: db.code().code().to_string(),
             message: db.message().to_string(),
-        },
-        None => DbError::Unavailable(error.to_string()),
+        };
+    }
+    let io = error
+        .source()
+        .is_some_and(|source| source.is::<std::io::Error>());
+    if error.is_closed() || io {
+        return DbError::Unavailable(error.to_string());
+    }
+    match error.source() {
+        Some(source) => DbError::Invalid(format!("{error}: {source}")),
+        None => DbError::Invalid(error.to_string()),
     }
 }

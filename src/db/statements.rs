@@ -208,8 +208,10 @@ fn column_list(sql: &mut Sql, record: &Map<String, Value>) -> Result<(), DbError
 }
 
 /// Refuses statements that would end or nest the transaction the host runs every call in
-/// (the host begins, commits and rolls back; `dbconn.transaction(db)` spans calls).
-pub fn refuse_transaction_control(sql: &Sql) -> Result<(), DbError> {
+/// (the host begins, commits and rolls back; `dbconn.transaction(db)` spans calls), and those
+/// that change the session's role. The role's lack of rights is what keeps a tenant in; this
+/// only turns the attempt into a clear error.
+pub fn refuse_session_control(sql: &Sql) -> Result<(), DbError> {
     let text = sql.render(&[]);
     let mut rest = text.as_str();
     // Skip whitespace and comments before the first keyword.
@@ -223,12 +225,14 @@ pub fn refuse_transaction_control(sql: &Sql) -> Result<(), DbError> {
             break;
         }
     }
-    let keyword: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .collect::<String>()
-        .to_ascii_uppercase();
-    const CONTROL: &[&str] = &[
+    let words: Vec<String> = rest
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .take(4)
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let word = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    const TRANSACTION: &[&str] = &[
         "BEGIN",
         "START",
         "COMMIT",
@@ -239,11 +243,25 @@ pub fn refuse_transaction_control(sql: &Sql) -> Result<(), DbError> {
         "RELEASE",
         "PREPARE",
     ];
-    if CONTROL.contains(&keyword.as_str()) {
+    if TRANSACTION.contains(&word(0)) {
         return Err(DbError::Invalid(format!(
-            "{keyword} is not allowed here: every call runs in a transaction of its own; \
-             use `with dbconn.transaction(db):` to group calls"
+            "{} is not allowed here: every call runs in a transaction of its own; \
+             use `with dbconn.transaction(db):` to group calls",
+            word(0)
         )));
+    }
+    if matches!(word(0), "SET" | "RESET") {
+        let target = if matches!(word(1), "SESSION" | "LOCAL") && word(2) != "AUTHORIZATION" {
+            word(2)
+        } else {
+            word(1)
+        };
+        let authorization = word(1) == "SESSION" && word(2) == "AUTHORIZATION";
+        if target == "ROLE" || authorization {
+            return Err(DbError::Invalid(
+                "changing the session's role is not allowed".into(),
+            ));
+        }
     }
     Ok(())
 }
@@ -298,28 +316,30 @@ mod tests {
     }
 
     #[test]
-    fn transaction_control_is_refused() {
+    fn transaction_and_role_control_are_refused() {
         for text in [
             "COMMIT",
             " /* x */ -- y\n rollback",
             "begin",
             "END",
             "savepoint a",
+            "SET ROLE postgres",
+            "set local role x",
+            "RESET ROLE",
+            "SET SESSION AUTHORIZATION postgres",
+            "RESET SESSION AUTHORIZATION",
+            "SET SESSION ROLE x",
         ] {
-            assert!(
-                refuse_transaction_control(&Sql::new(text)).is_err(),
-                "{text}"
-            );
+            assert!(refuse_session_control(&Sql::new(text)).is_err(), "{text}");
         }
         for text in [
             "SELECT 1",
             "UPDATE t SET begin = 1",
             "/* COMMIT */ SELECT 1",
+            "SET search_path = x",
+            "SET LOCAL work_mem = '1MB'",
         ] {
-            assert!(
-                refuse_transaction_control(&Sql::new(text)).is_ok(),
-                "{text}"
-            );
+            assert!(refuse_session_control(&Sql::new(text)).is_ok(), "{text}");
         }
     }
 

@@ -87,6 +87,10 @@ impl Server {
             .args(extra)
             .env("PUBFN_ADMIN_KEY", ADMIN_KEY)
             .env(
+                "PUBFN_SEALING_KEY_FILE",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("sealing.key"),
+            )
+            .env(
                 "PUBFN_CACHE_DIR",
                 Path::new(env!("CARGO_TARGET_TMPDIR")).join("pubfn-cache"),
             )
