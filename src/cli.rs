@@ -1,6 +1,7 @@
 //! The command line: one file per verb group.
 
 mod admin_client;
+pub mod data;
 mod demo;
 pub mod logs;
 pub mod manage;
@@ -36,6 +37,12 @@ enum Command {
     Token(manage::TokenCommand),
     /// Show an endpoint's handler logs (output, errors, tracebacks).
     Logs(logs::LogsArgs),
+    /// Manage tenants' databases through the admin API.
+    #[command(subcommand)]
+    Db(data::DbCommand),
+    /// Manage tenants' secrets through the admin API.
+    #[command(subcommand)]
+    Secret(data::SecretCommand),
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -65,6 +72,8 @@ pub fn main(cli: Cli) -> std::process::ExitCode {
             Command::Endpoint(command) => manage::endpoint(cli.server, command).await,
             Command::Token(command) => manage::token(cli.server, command).await,
             Command::Logs(args) => logs::run(cli.server, args).await,
+            Command::Db(command) => data::db(cli.server, command).await,
+            Command::Secret(command) => data::secret(cli.server, command).await,
         }
     })
 }

@@ -118,3 +118,64 @@ async fn tenant_endpoint_and_token_verbs_drive_the_admin_api() {
     let (ok, _, err) = pubfn(&server, &["tenant", "delete", "cli"]);
     assert!(!ok && err.contains("404"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn db_and_secret_verbs_drive_the_admin_api() {
+    let db = fresh_database("clidata").await;
+    let server = Server::start(Some(&db), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    assert!(pubfn(&server, &["tenant", "create", "data"]).0);
+
+    let (ok, out, err) = pubfn(&server, &["db", "add", "--tenant", "data", "dw_2"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("\"managed\""), "{out}");
+    let (ok, out, _) = pubfn(&server, &["db", "list", "--tenant", "data"]);
+    assert!(ok && out.contains("\"dw_2\""), "{out}");
+    let url_file = dir.path().join("url");
+    std::fs::write(
+        &url_file,
+        "postgresql://u:pw@localhost/x?host=/nonexistent\n",
+    )
+    .unwrap();
+    let (ok, _, err) = pubfn(
+        &server,
+        &[
+            "db",
+            "add",
+            "--tenant",
+            "data",
+            "ext",
+            "--url-file",
+            url_file.to_str().unwrap(),
+        ],
+    );
+    assert!(!ok && err.contains("cannot connect"), "{err}");
+    assert!(pubfn(&server, &["db", "remove", "--tenant", "data", "dw_2"]).0);
+    let (_, out, _) = pubfn(&server, &["db", "list", "--tenant", "data"]);
+    assert!(!out.contains("dw_2"), "{out}");
+
+    let value_file = dir.path().join("value");
+    std::fs::write(&value_file, "top-secret\n").unwrap();
+    let (ok, out, err) = pubfn(
+        &server,
+        &[
+            "secret",
+            "set",
+            "--tenant",
+            "data",
+            "TOKEN",
+            "--from-file",
+            value_file.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(!out.contains("top-secret"), "{out}");
+    let (ok, out, _) = pubfn(&server, &["secret", "list", "--tenant", "data"]);
+    assert!(
+        ok && out.contains("TOKEN") && !out.contains("top-secret"),
+        "{out}"
+    );
+    assert!(pubfn(&server, &["secret", "remove", "--tenant", "data", "TOKEN"]).0);
+    let (ok, _, err) = pubfn(&server, &["secret", "remove", "--tenant", "data", "TOKEN"]);
+    assert!(!ok && err.contains("404"), "{err}");
+}

@@ -243,7 +243,8 @@ pub async fn token(server: ServerArgs, command: TokenCommand) -> ExitCode {
     })
 }
 
-fn finish(result: Result<serde_json::Value, String>) -> ExitCode {
+/// Prints the API's answer, or the error, and picks the exit code.
+pub(super) fn finish(result: Result<serde_json::Value, String>) -> ExitCode {
     match result {
         Ok(value) => {
             print(&value);

@@ -36,7 +36,7 @@ pub struct TenantDatabaseAccess {
 /// A connection for one call: the open transaction's, or one of the pool's.
 enum Connection<'a> {
     Transaction(MutexGuard<'a, Option<OpenTransaction>>),
-    Pooled(deadpool_postgres::Object),
+    Pooled(Box<deadpool_postgres::Object>),
 }
 
 impl Connection<'_> {
@@ -129,7 +129,9 @@ impl TenantDatabaseAccess {
             return Ok(Connection::Transaction(guard));
         }
         drop(guard);
-        Ok(Connection::Pooled(self.pools.get(target, deadline).await?))
+        Ok(Connection::Pooled(Box::new(
+            self.pools.get(target, deadline).await?,
+        )))
     }
 
     /// Runs one statement: in the open transaction on its database if there is one, else in
