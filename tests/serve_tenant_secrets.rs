@@ -332,9 +332,14 @@ async fn external_databases_are_sealed_and_survive_an_outage() {
     assert_eq!(removed.status, 204);
     let gone = get(&server, "/shopper/e", &auth).await;
     assert_eq!(gone.status, 500, "pq.DatabaseNotFound, uncaught");
-    assert!(
-        last_log(&server, "shopper", "e")
-            .await
-            .contains("DatabaseNotFound")
-    );
+    // Log entries are written in batches: wait for this request's.
+    let mut log = String::new();
+    for _ in 0..20 {
+        log = last_log(&server, "shopper", "e").await;
+        if log.contains("DatabaseNotFound") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(log.contains("DatabaseNotFound"), "{log}");
 }
