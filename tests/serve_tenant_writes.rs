@@ -61,6 +61,19 @@ def handler():
     out['commit_via_sql'] = error(lambda: c.execute('dw_2', query='COMMIT'))
     out['fetch_is_read_only'] = c.fetch('dw_2', query="SELECT current_setting('transaction_read_only') AS ro")[0]['ro']
     out['count'] = len(c.fetch('dw_2', 'salesforce', 'accounts'))
+
+    c.execute('dw_2', query='CREATE TABLE public.more (id int8 PRIMARY KEY, small int2, real4 float4, '
+              'vc varchar(10), ch char(3), ts timestamp, tm time, js json, nums numeric[], days date[], '
+              'ints int4[], other inet, nothing text)')
+    more = {'id': 2**40, 'small': -3, 'real4': 0.5, 'vc': 'short', 'ch': 'abc',
+            'ts': datetime.datetime(2026, 1, 1, 12, 0, 1), 'tm': datetime.time(13, 14, 15),
+            'js': {'a': [1, 'b', 2.5]}, 'nums': [decimal.Decimal('1.10'), None],
+            'days': [datetime.date(2026, 1, 2)], 'ints': [[1, 2], [3, 4]], 'other': '10.0.0.1',
+            'nothing': None}
+    c.insert('dw_2', 'public', 'more', more)
+    got = c.fetch('dw_2', 'public', 'more')[0]
+    out['mismatch_more'] = {k: [repr(v), repr(got[k])] for k, v in more.items() if got[k] != v}
+    out['more_plain'] = c.fetch('dw_2', 'public', 'more', enable_python_types=False)[0]
     return out
 "#;
 
@@ -123,6 +136,18 @@ async fn every_method_and_type_round_trips() {
     );
     assert_eq!(out["fetch_is_read_only"], "on");
     assert_eq!(out["count"], 3, "the failed writes left nothing behind");
+    assert_eq!(
+        out["mismatch_more"],
+        json!({}),
+        "columns that did not round-trip"
+    );
+    assert_eq!(
+        out["more_plain"],
+        json!({"id": 1_099_511_627_776_i64, "small": -3, "real4": 0.5, "vc": "short", "ch": "abc",
+               "ts": "2026-01-01T12:00:01", "tm": "13:14:15", "js": {"a": [1, "b", 2.5]},
+               "nums": [1.1, null], "days": ["2026-01-02"], "ints": [[1, 2], [3, 4]],
+               "other": "10.0.0.1", "nothing": null})
+    );
 }
 
 const TRANSACTIONS: &str = r#"
@@ -345,4 +370,45 @@ def handler():
         .unwrap()
         .get(0);
     assert_eq!(count, 2, "the victim's data is untouched");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn statements_stop_at_the_requests_deadline() {
+    let db = fresh_database("tenantdeadline").await;
+    let server = Server::start(Some(&db), &[]);
+    let script = r#"
+import pq
+def handler():
+    try:
+        pq.dbconnect('dw_2').fetch('dw_2', query='SELECT pg_sleep(30)')
+    except pq.DatabaseError as e:
+        return {'sqlstate': e.sqlstate}
+    return {'slept': True}
+"#;
+    tenant_with_endpoint(
+        &server,
+        "sleepy",
+        "s",
+        "/s",
+        "def handler():\n    return 1\n",
+    )
+    .await;
+    common::deploy(
+        &server,
+        "sleepy",
+        "s",
+        json!({"method": "GET", "route": "/s", "script": script,
+               "limits": {"wall_ms": 1500}}),
+    )
+    .await;
+    seed(&server, "sleepy").await;
+    let reply = get(&server, "/sleepy/s", &bearer(&server, "sleepy").await).await;
+    // PostgreSQL cancelled the statement (57014) while the handler still had time to answer.
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        last_log(&server, "sleepy", "s").await
+    );
+    assert_eq!(reply.json(), json!({"sqlstate": "57014"}));
 }

@@ -338,9 +338,10 @@ async fn keys(
     }
 }
 
+/// The time a statement may take: the request's remaining time, less a tenth of it (at most
+/// 500 ms) so that the handler still has time to answer when PostgreSQL cancels the statement.
 fn remaining_ms(deadline: Instant) -> u128 {
-    deadline
-        .saturating_duration_since(Instant::now())
-        .as_millis()
-        .max(1)
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let margin = (remaining / 10).min(std::time::Duration::from_millis(500));
+    (remaining - margin).as_millis().max(1)
 }
