@@ -18,6 +18,17 @@ pub struct Cli {
     command: Command,
     #[command(flatten)]
     server: admin_client::ServerArgs,
+    /// Log lines on stderr: `json` (one object per line, with the request id), `text`, or
+    /// `auto` (text on a terminal, else json).
+    #[arg(long, global = true, env = "PUBFN_LOG_FORMAT", default_value = "auto")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Auto,
+    Json,
+    Text,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,13 +58,25 @@ enum Command {
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn main(cli: Cli) -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PUBFN_LOG")
-                .unwrap_or_else(|_| "warn,pubfn=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PUBFN_LOG")
+        .unwrap_or_else(|_| "warn,pubfn=info".into());
+    let json = match cli.log_format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        // The request's span (its id) goes on every line logged while serving it.
+        logs.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        logs.init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

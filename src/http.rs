@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod data;
+pub mod metrics;
 pub mod respond;
 pub mod router;
 pub mod server;
@@ -60,6 +61,10 @@ pub struct AppState {
     pub db_caps: ResultCaps,
     /// Per-tenant in-flight request permits, with the cap they were made for.
     pub in_flight: DashMap<String, (usize, Arc<Semaphore>)>,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: metrics::Metrics,
+    /// The bearer token `/metrics` wants; without one, the admin key.
+    pub metrics_token: Option<String>,
 }
 
 impl AppState {

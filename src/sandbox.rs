@@ -168,6 +168,12 @@ impl Sandbox {
         self.warm.idle_count()
     }
 
+    /// Engine instance slots taken (running calls and idle warm instances), and the maximum.
+    pub fn instance_slots(&self) -> (usize, usize) {
+        let max = self.config.max_instances as usize;
+        (max - self.slots.available_permits(), max)
+    }
+
     /// Instantiates `tenant`'s snapshot and drops the instance: the cost every strict request
     /// pays before any Python runs. Used by benchmarks and start-up checks.
     pub async fn instantiate_and_drop(&self, tenant: &str) -> Result<(), CallError> {

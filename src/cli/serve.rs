@@ -51,6 +51,9 @@ pub struct ServeArgs {
     /// [default: DATA_DIR/sealing.key]
     #[arg(long, env = "PUBFN_SEALING_KEY_FILE")]
     pub sealing_key_file: Option<PathBuf>,
+    /// The bearer token Prometheus sends to `/metrics` (default: the admin key).
+    #[arg(long, env = "PUBFN_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Connections to one tenant database at most (per node).
     #[arg(long, default_value_t = PoolSettings::default().max_size)]
     pub db_pool_size: usize,
@@ -143,6 +146,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             max_body_bytes: args.tenant_max_body_bytes,
         },
         in_flight: Default::default(),
+        metrics: Default::default(),
+        metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

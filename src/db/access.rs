@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use serde_json::{Map, Value};
@@ -13,6 +14,11 @@ use super::capability::{DatabaseCapability, DbError, DbFuture};
 use super::pool::{DbTarget, TenantPools};
 use super::run::{ResultCaps, count, rows, sql_error};
 use super::statements::{self, qualified_table};
+
+mod keys;
+mod transaction;
+
+use keys::keys;
 
 /// The transaction a handler opened with `dbconn.transaction(db)`.
 struct OpenTransaction {
@@ -31,6 +37,8 @@ pub struct TenantDatabaseAccess {
     pools: Arc<TenantPools>,
     caps: ResultCaps,
     transaction: Mutex<Option<OpenTransaction>>,
+    /// Time spent in calls so far, in nanoseconds.
+    busy_nanos: AtomicU64,
 }
 
 /// A connection for one call: the open transaction's, or one of the pool's.
@@ -51,6 +59,22 @@ impl Connection<'_> {
 impl DatabaseCapability for TenantDatabaseAccess {
     fn call<'a>(&'a self, request: &'a Map<String, Value>, deadline: Instant) -> DbFuture<'a> {
         Box::pin(async move {
+            let started = Instant::now();
+            let outcome = self.dispatch(request, deadline).await;
+            let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.busy_nanos.fetch_add(nanos, Ordering::Relaxed);
+            outcome
+        })
+    }
+}
+
+impl TenantDatabaseAccess {
+    async fn dispatch(
+        &self,
+        request: &Map<String, Value>,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, DbError> {
+        {
             let op = request.get("op").and_then(Value::as_str).unwrap_or("");
             match op {
                 "connect" => {
@@ -66,11 +90,14 @@ impl DatabaseCapability for TenantDatabaseAccess {
                     "unknown database operation {other:?}"
                 ))),
             }
-        })
+        }
     }
-}
 
-impl TenantDatabaseAccess {
+    /// Time spent in database calls so far.
+    pub fn time_spent(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.busy_nanos.load(Ordering::Relaxed))
+    }
+
     /// Access to `targets` through `pools`, with results capped by `caps`.
     pub fn new(
         targets: Arc<HashMap<String, DbTarget>>,
@@ -82,21 +109,7 @@ impl TenantDatabaseAccess {
             pools,
             caps,
             transaction: Mutex::new(None),
-        }
-    }
-
-    /// Ends the request: a transaction the handler left open is rolled back.
-    pub async fn finish(&self) {
-        let Some(open) = self.transaction.lock().await.take() else {
-            return;
-        };
-        let rollback = open.client.batch_execute("ROLLBACK");
-        if !matches!(
-            tokio::time::timeout(std::time::Duration::from_secs(2), rollback).await,
-            Ok(Ok(()))
-        ) {
-            // Never hand a connection of unknown state back to the pool.
-            drop(deadpool_postgres::Object::take(open.client));
+            busy_nanos: AtomicU64::new(0),
         }
     }
 
@@ -228,119 +241,11 @@ impl TenantDatabaseAccess {
             }
         }
     }
-
-    async fn begin(
-        &self,
-        request: &Map<String, Value>,
-        deadline: Instant,
-    ) -> Result<Vec<u8>, DbError> {
-        let target = self.named_target(request)?;
-        let mut guard = self.transaction.lock().await;
-        if let Some(open) = guard.as_ref() {
-            return Err(DbError::Invalid(format!(
-                "a transaction is already open on {:?}: transactions do not nest",
-                open.name
-            )));
-        }
-        let client = self.pools.get(target, deadline).await?;
-        // The transaction cannot outlive the request, even idle.
-        client
-            .batch_execute(&format!(
-                "BEGIN; SET LOCAL idle_in_transaction_session_timeout = {}",
-                remaining_ms(deadline)
-            ))
-            .await
-            .map_err(sql_error)?;
-        *guard = Some(OpenTransaction {
-            name: target.name.clone(),
-            client,
-            failed: false,
-        });
-        Ok(b"{}".to_vec())
-    }
-
-    async fn end(&self, request: &Map<String, Value>, commit: bool) -> Result<Vec<u8>, DbError> {
-        let target = self.named_target(request)?;
-        let mut guard = self.transaction.lock().await;
-        let open = match guard.take() {
-            Some(open) if open.name == target.name => open,
-            other => {
-                *guard = other;
-                return Err(DbError::Invalid(format!(
-                    "no transaction is open on {:?}",
-                    target.name
-                )));
-            }
-        };
-        if commit && open.failed {
-            open.client
-                .batch_execute("ROLLBACK")
-                .await
-                .map_err(sql_error)?;
-            return Err(DbError::Sql {
-                sqlstate: "25P02".into(),
-                message: "a statement in the transaction failed, so it was rolled back".into(),
-            });
-        }
-        open.client
-            .batch_execute(if commit { "COMMIT" } else { "ROLLBACK" })
-            .await
-            .map_err(sql_error)?;
-        Ok(b"{}".to_vec())
-    }
-}
-
-impl Drop for TenantDatabaseAccess {
-    /// A transaction still open here was not finished (the request was cancelled): its
-    /// connection is closed, which makes PostgreSQL roll it back, instead of being pooled.
-    fn drop(&mut self) {
-        if let Some(open) = self.transaction.get_mut().take() {
-            drop(deadpool_postgres::Object::take(open.client));
-        }
-    }
-}
-
-/// The primary-key values a write names: `pk_columns` (column → value), or `pk`, a value of
-/// the table's one-column primary key.
-async fn keys(
-    client: &tokio_postgres::Client,
-    request: &Map<String, Value>,
-    table: &str,
-) -> Result<Map<String, Value>, DbError> {
-    if let Some(columns) = request.get("pk_columns").filter(|v| !v.is_null()) {
-        return columns
-            .as_object()
-            .filter(|c| !c.is_empty())
-            .cloned()
-            .ok_or_else(|| DbError::Invalid("pk as a dict needs at least one column".into()));
-    }
-    let value = request
-        .get("pk")
-        .filter(|v| !v.is_null())
-        .ok_or_else(|| DbError::Invalid("a pk value is required".into()))?;
-    let columns: Vec<String> = client
-        .query(statements::PRIMARY_KEY_COLUMNS, &[&table])
-        .await
-        .map_err(sql_error)?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    match columns.as_slice() {
-        [column] => Ok(Map::from_iter([(column.clone(), value.clone())])),
-        [] => Err(DbError::Invalid(format!(
-            "{table} does not exist or has no primary key: pass pk as a dict of column → value"
-        ))),
-        _ => Err(DbError::Invalid(format!(
-            "{table} has a primary key of {} columns ({}): pass pk as a dict of column → value",
-            columns.len(),
-            columns.join(", ")
-        ))),
-    }
 }
 
 /// The time a statement may take: the request's remaining time, less a tenth of it (at most
 /// 500 ms) so that the handler still has time to answer when PostgreSQL cancels the statement.
-fn remaining_ms(deadline: Instant) -> u128 {
+pub(super) fn remaining_ms(deadline: Instant) -> u128 {
     let remaining = deadline.saturating_duration_since(Instant::now());
     let margin = (remaining / 10).min(std::time::Duration::from_millis(500));
     (remaining - margin).as_millis().max(1)

@@ -109,6 +109,24 @@ impl TenantPools {
         })
     }
 
+    /// Each pool's (tenant, database, connections open, connections idle, callers waiting).
+    pub fn usage(&self) -> Vec<(String, String, usize, usize, usize)> {
+        self.pools
+            .iter()
+            .map(|entry| {
+                let ((tenant, name), (_, pool)) = (entry.key(), entry.value());
+                let status = pool.status();
+                (
+                    tenant.clone(),
+                    name.clone(),
+                    status.size,
+                    status.available,
+                    status.waiting,
+                )
+            })
+            .collect()
+    }
+
     /// Forgets a tenant's pools (its database was removed or the tenant deleted).
     pub fn forget_tenant(&self, tenant: &str) {
         self.pools.retain(|(t, _), _| t != tenant);

@@ -4,12 +4,15 @@ use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, HOST, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use super::AppState;
+use super::metrics::{RequestLabels, RequestRecord, limit_kind};
 use super::respond::{Body, Problem};
 use super::server::read_body;
 use crate::auth::{AuthError, jwt};
 use crate::control::model::AuthMode;
-use std::sync::Arc;
 
 use crate::control::model::LogEntry;
 use crate::control::registry::{RouteMatch, TenantView};
@@ -18,12 +21,63 @@ use crate::db::TenantDatabaseAccess;
 use crate::host::GuestRequest;
 use crate::sandbox::{Call, CallErrorKind, Capabilities};
 
-/// Serves one data-plane request; `segments[0]` is the tenant.
+/// What the metrics and the `Server-Timing` header need to know of one request.
+#[derive(Default)]
+struct Trace {
+    /// The tenant, once known to exist.
+    tenant: Option<String>,
+    endpoint: String,
+    sandbox: Option<Duration>,
+    db: Duration,
+    reused_instance: Option<bool>,
+    limit: Option<&'static str>,
+}
+
+/// Serves one data-plane request; `segments[0]` is the tenant. Every outcome is counted, and
+/// a response the sandbox worked on says how long it and the database took.
 pub async fn handle(
     state: &AppState,
     request: Request<Incoming>,
     segments: Vec<String>,
     request_id: &str,
+) -> Result<Response<Body>, Problem> {
+    let started = Instant::now();
+    let mut trace = Trace::default();
+    let mut response = match serve(state, request, segments, request_id, &mut trace).await {
+        Ok(response) => response,
+        Err(problem) => problem.into_response(request_id),
+    };
+    if let Some(sandbox) = trace.sandbox {
+        let timing = format!(
+            "sandbox;dur={:.3}, db;dur={:.3}",
+            sandbox.as_secs_f64() * 1e3,
+            trace.db.as_secs_f64() * 1e3
+        );
+        if let Ok(value) = HeaderValue::from_str(&timing) {
+            response.headers_mut().insert("server-timing", value);
+        }
+    }
+    state.metrics.record(RequestRecord {
+        labels: RequestLabels {
+            tenant: trace.tenant.unwrap_or_else(|| "_unknown".into()),
+            endpoint: trace.endpoint,
+            status: response.status().as_u16(),
+        },
+        total: started.elapsed(),
+        sandbox: trace.sandbox,
+        db: trace.db,
+        reused_instance: trace.reused_instance,
+        limit: trace.limit,
+    });
+    Ok(response)
+}
+
+async fn serve(
+    state: &AppState,
+    request: Request<Incoming>,
+    segments: Vec<String>,
+    request_id: &str,
+    trace: &mut Trace,
 ) -> Result<Response<Body>, Problem> {
     let tenant_name = &segments[0];
     let tenant = state
@@ -31,12 +85,14 @@ pub async fn handle(
         .tenant(tenant_name)
         .await?
         .ok_or_else(|| Problem::NotFound(format!("no tenant {tenant_name:?}")))?;
+    trace.tenant = Some(tenant.name.clone());
     let method = request.method().as_str().to_string();
     let (entry, params) = match tenant.route(&method, &segments[1..]) {
         RouteMatch::Found(entry, params) => (entry.clone(), params),
         RouteMatch::WrongMethod(allowed) => return Err(Problem::MethodNotAllowed(allowed)),
         RouteMatch::NotFound => return Err(Problem::NotFound("no such route".into())),
     };
+    trace.endpoint = entry.endpoint.clone();
     if entry.auth == AuthMode::Jwt {
         let header = request
             .headers()
@@ -47,9 +103,10 @@ pub async fn handle(
     }
     let caps = state.caps_for(&tenant.limits);
     let semaphore = state.tenant_semaphore(&tenant.name, caps.max_concurrency);
-    let _permit = semaphore
-        .try_acquire()
-        .map_err(|_| Problem::TooManyRequests)?;
+    let Ok(_permit) = semaphore.try_acquire() else {
+        trace.limit = Some("concurrency");
+        return Err(Problem::TooManyRequests);
+    };
 
     let read = read_body(
         request,
@@ -85,10 +142,12 @@ pub async fn handle(
             })),
         },
     };
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let outcome = state.sandbox.handle(call).await;
+    trace.sandbox = Some(started.elapsed());
     // A transaction the handler left open ends here, rolled back.
     database.finish().await;
+    trace.db = database.time_spent();
     let mut log = LogEntry {
         id: None,
         tenant: tenant.name.clone(),
@@ -107,6 +166,7 @@ pub async fn handle(
     let reply = match outcome {
         Ok(reply) => reply,
         Err(error) => {
+            trace.limit = limit_kind(&error.kind);
             // The tenant's logs get the details; the client gets the request id only.
             log.output = error.output.clone();
             log.error = Some(error.kind.to_string());
@@ -119,6 +179,7 @@ pub async fn handle(
             return Err(problem);
         }
     };
+    trace.reused_instance = Some(reply.reused_instance);
     log.status = reply.response.status;
     log.output = reply.output.clone();
     state.logs.record(log);

@@ -19,6 +19,9 @@ pub async fn route(
             &serde_json::json!({"status": "ok"}),
         ));
     }
+    if path == "/metrics" {
+        return metrics(state, &request);
+    }
     let segments = split_path(&path)?;
     match segments.first().map(String::as_str) {
         Some("admin") if segments.get(1).map(String::as_str) == Some("v1") => {
@@ -32,6 +35,28 @@ pub async fn route(
             "nothing here: call /{tenant}/{route}".into(),
         )),
     }
+}
+
+/// `GET /metrics`, for the metrics token (or the admin key): tenant names are in it.
+fn metrics(state: &AppState, request: &Request<Incoming>) -> Result<Response<Body>, Problem> {
+    let header = request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .map(|h| h.as_bytes());
+    let token = crate::auth::jwt::bearer_token(header)?;
+    let expected = state.metrics_token.as_deref().unwrap_or(&state.admin_key);
+    if !super::admin::constant_time_eq(token.as_bytes(), expected.as_bytes()) {
+        return Err(crate::auth::AuthError::Invalid("not the metrics token".into()).into());
+    }
+    let text = state.metrics.render(&state.sandbox, &state.pools);
+    let mut response = Response::new(Body::from(text));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
+    );
+    Ok(response)
 }
 
 /// The path's segments, percent-decoded; empty segments are dropped.

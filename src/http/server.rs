@@ -18,6 +18,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use super::respond::{Body, Problem};
 use super::{AppState, router};
@@ -116,14 +117,29 @@ async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let request_id = new_request_id();
-    let mut response = match router::route(&state, request, &request_id).await {
-        Ok(response) => response,
-        Err(problem) => problem.into_response(&request_id),
-    };
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-request-id", value);
+    let span = tracing::info_span!("request", request_id = %request_id);
+    async move {
+        let started = std::time::Instant::now();
+        // The path only: a query string may carry what logs must never hold.
+        let (method, path) = (request.method().clone(), request.uri().path().to_string());
+        let mut response = match router::route(&state, request, &request_id).await {
+            Ok(response) => response,
+            Err(problem) => problem.into_response(&request_id),
+        };
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("x-request-id", value);
+        }
+        tracing::info!(
+            %method,
+            path = %path.chars().take(256).collect::<String>(),
+            status = response.status().as_u16(),
+            duration_ms = started.elapsed().as_secs_f64() * 1e3,
+            "served"
+        );
+        Ok(response)
     }
-    Ok(response)
+    .instrument(span)
+    .await
 }
 
 /// Reads the whole body, refusing more than `max_bytes` or a client slower than the body

@@ -10,7 +10,7 @@ pub use runtime::runtime_dir;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -74,6 +74,16 @@ pub struct Server {
 impl Server {
     /// Starts `pubfn serve` on a free port of 127.0.0.1 with `extra` arguments.
     pub fn start(database_url: Option<&str>, extra: &[&str]) -> Server {
+        Self::start_logging(database_url, extra, None).0
+    }
+
+    /// Starts `pubfn serve` like [`Server::start`]; with `log_filter`, its stderr is collected
+    /// (JSON lines at that `PUBFN_LOG` filter) instead of passed through.
+    pub fn start_logging(
+        database_url: Option<&str>,
+        extra: &[&str],
+        log_filter: Option<&str>,
+    ) -> (Server, Arc<Mutex<Vec<String>>>) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_pubfn"));
         command
             .arg("serve")
@@ -94,9 +104,26 @@ impl Server {
                 "PUBFN_CACHE_DIR",
                 Path::new(env!("CARGO_TARGET_TMPDIR")).join("pubfn-cache"),
             )
+            .env("PUBFN_LOG", log_filter.unwrap_or("warn"))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(if log_filter.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            });
+        if log_filter.is_some() {
+            command.args(["--log-format", "json"]);
+        }
         let mut child = command.spawn().expect("starting pubfn serve");
+        let collected = Arc::new(Mutex::new(Vec::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let sink = collected.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    sink.lock().unwrap().push(line);
+                }
+            });
+        }
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let base = loop {
@@ -110,7 +137,7 @@ impl Server {
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, base }
+        (Server { child, base }, collected)
     }
 
     /// Sends SIGTERM and waits for the exit status.
