@@ -18,6 +18,7 @@ use crate::control::model::{EndpointSpec, TenantLimits};
 use crate::control::route::RoutePattern;
 use crate::sandbox::CallErrorKind;
 
+pub mod openapi;
 mod tenant_data;
 
 /// Largest admin request body (scripts included).
@@ -53,6 +54,15 @@ pub async fn handle(
     request: Request<Incoming>,
     path: &[String],
 ) -> Result<Response<Body>, Problem> {
+    if path.len() == 1 && path[0] == "openapi.json" && request.method() == Method::GET {
+        // The API's description is public: tools fetch it before they have credentials.
+        let mut response = Response::new(Body::from(openapi::DOCUMENT));
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
+        return Ok(response);
+    }
     let caller = authenticate(state, &request, path).await?;
     let method = request.method().clone();
     let query = request.uri().query().unwrap_or("").to_string();
@@ -168,7 +178,10 @@ pub async fn handle(
             state.registry.invalidate(t);
             Ok(no_content())
         }
-        _ => Err(Problem::NotFound("no such admin route".into())),
+        _ => match openapi::allowed_methods(&p) {
+            Some(allowed) => Err(Problem::MethodNotAllowed(allowed)),
+            None => Err(Problem::NotFound("no such admin route".into())),
+        },
     }
 }
 

@@ -19,13 +19,13 @@ pub(super) async fn handle(
     path: &[&str],
     body: &[u8],
 ) -> Option<Result<Response<Body>, Problem>> {
-    let ["tenants", t, kind @ ("databases" | "secrets"), rest @ ..] = path else {
-        return None;
-    };
-    Some(match (*kind, rest) {
-        ("databases", _) => databases(state, caller, method, t, rest, body).await,
-        (_, _) => secrets(state, caller, method, t, rest, body).await,
-    })
+    match path {
+        ["tenants", t, "databases", ..] => {
+            Some(databases(state, caller, method, t, path, body).await)
+        }
+        ["tenants", t, "secrets", ..] => Some(secrets(state, caller, method, t, path, body).await),
+        _ => None,
+    }
 }
 
 async fn databases(
@@ -33,11 +33,11 @@ async fn databases(
     caller: &Caller,
     method: &Method,
     t: &str,
-    rest: &[&str],
+    path: &[&str],
     body: &[u8],
 ) -> Result<Response<Body>, Problem> {
-    match (method, rest) {
-        (&Method::PUT, [name]) => {
+    match (method, path) {
+        (&Method::PUT, ["tenants", _, "databases", name]) => {
             caller.operator_only()?;
             /// `{}`: a managed database; `{"url": ...}`: an external one.
             #[derive(Deserialize)]
@@ -53,7 +53,7 @@ async fn databases(
             state.registry.invalidate(t);
             Ok(json_response(StatusCode::CREATED, &json!(database)))
         }
-        (&Method::GET, []) => {
+        (&Method::GET, ["tenants", _, "databases"]) => {
             caller.may_manage(t)?;
             state.store.tenant(t).await?;
             Ok(json_response(
@@ -61,7 +61,7 @@ async fn databases(
                 &json!(state.store.databases(t).await?),
             ))
         }
-        (&Method::GET, [name]) => {
+        (&Method::GET, ["tenants", _, "databases", name]) => {
             caller.may_manage(t)?;
             state.store.tenant(t).await?;
             let database = state
@@ -75,14 +75,14 @@ async fn databases(
                 })?;
             Ok(json_response(StatusCode::OK, &json!(database)))
         }
-        (&Method::DELETE, [name]) => {
+        (&Method::DELETE, ["tenants", _, "databases", name]) => {
             caller.operator_only()?;
             state.store.remove_database(t, name).await?;
             state.registry.invalidate(t);
             state.pools.forget_tenant(t);
             Ok(no_content())
         }
-        _ => Err(Problem::NotFound("no such admin route".into())),
+        _ => Err(method_not_allowed(path)),
     }
 }
 
@@ -91,12 +91,12 @@ async fn secrets(
     caller: &Caller,
     method: &Method,
     t: &str,
-    rest: &[&str],
+    path: &[&str],
     body: &[u8],
 ) -> Result<Response<Body>, Problem> {
     caller.may_manage(t)?;
-    match (method, rest) {
-        (&Method::PUT, [name]) => {
+    match (method, path) {
+        (&Method::PUT, ["tenants", _, "secrets", name]) => {
             #[derive(Deserialize)]
             #[serde(deny_unknown_fields)]
             struct NewSecret {
@@ -107,15 +107,23 @@ async fn secrets(
             state.registry.invalidate(t);
             Ok(json_response(StatusCode::OK, &json!(secret)))
         }
-        (&Method::GET, []) => Ok(json_response(
+        (&Method::GET, ["tenants", _, "secrets"]) => Ok(json_response(
             StatusCode::OK,
             &json!(state.store.secrets(t).await?),
         )),
-        (&Method::DELETE, [name]) => {
+        (&Method::DELETE, ["tenants", _, "secrets", name]) => {
             state.store.delete_secret(t, name).await?;
             state.registry.invalidate(t);
             Ok(no_content())
         }
-        _ => Err(Problem::NotFound("no such admin route".into())),
+        _ => Err(method_not_allowed(path)),
+    }
+}
+
+/// A known path with another method is a 405; anything else a 404.
+fn method_not_allowed(path: &[&str]) -> Problem {
+    match super::openapi::allowed_methods(path) {
+        Some(allowed) => Problem::MethodNotAllowed(allowed),
+        None => Problem::NotFound("no such admin route".into()),
     }
 }
