@@ -36,14 +36,25 @@ pub enum ControlError {
 
 impl From<tokio_postgres::Error> for ControlError {
     fn from(error: tokio_postgres::Error) -> Self {
-        if error.is_closed() || error.as_db_error().is_none() {
-            return ControlError::Unavailable(error.to_string());
-        }
-        let db = error.as_db_error().expect("checked above");
+        use std::error::Error as _;
+        let Some(db) = error.as_db_error() else {
+            // A lost connection is unavailability; anything else (a row count that cannot be)
+            // is a bug here.
+            let io = error.source().is_some_and(|s| s.is::<std::io::Error>());
+            return if error.is_closed() || io {
+                ControlError::Unavailable(error.to_string())
+            } else {
+                ControlError::Internal(error.to_string())
+            };
+        };
         match db.code().code() {
             // check_violation: a name outside the allowed pattern, etc.
             "23514" => ControlError::Invalid(format!("rejected by the database: {}", db.message())),
             "23505" => ControlError::Conflict(db.message().to_string()),
+            // Text PostgreSQL cannot store (a NUL character, say): the caller's input.
+            "22021" | "22P05" => {
+                ControlError::Invalid(format!("rejected by the database: {}", db.message()))
+            }
             _ => ControlError::Internal(db.message().to_string()),
         }
     }

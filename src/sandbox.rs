@@ -168,6 +168,11 @@ impl Sandbox {
         self.warm.idle_count()
     }
 
+    /// The largest memory limit an endpoint may ask for.
+    pub fn max_memory_bytes(&self) -> usize {
+        self.config.max_memory_bytes
+    }
+
     /// Engine instance slots taken (running calls and idle warm instances), and the maximum.
     pub fn instance_slots(&self) -> (usize, usize) {
         let max = self.config.max_instances as usize;

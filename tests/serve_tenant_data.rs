@@ -139,6 +139,17 @@ async fn databases_are_listed_and_removed_with_the_tenant() {
             .status,
         409
     );
+    // More managed databases share the tenant's role: deleting the tenant drops them all.
+    for more in ["dw_3", "dw_4"] {
+        let added = admin(
+            &server,
+            "PUT",
+            &format!("/tenants/temp/databases/{more}"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(added.status, 201, "{:?}", added.body);
+    }
     assert_eq!(
         admin(&server, "DELETE", "/tenants/temp", json!(null))
             .await

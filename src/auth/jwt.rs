@@ -70,6 +70,30 @@ pub struct TokenRequest {
     pub admin: bool,
 }
 
+impl TokenRequest {
+    /// Refuses a name that logs and lists could not show (empty, control characters, over 200
+    /// characters) and endpoint names that no endpoint can have.
+    pub fn validate(&self) -> Result<(), String> {
+        let name_ok = !self.name.is_empty()
+            && self.name.chars().count() <= 200
+            && !self.name.chars().any(char::is_control);
+        if !name_ok {
+            return Err("name: 1 to 200 characters, no control characters".into());
+        }
+        for endpoint in self.endpoints.iter().flatten() {
+            let ok = endpoint.len() <= 64
+                && endpoint.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && endpoint
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            if !ok {
+                return Err(format!("endpoints: {endpoint:?} is not an endpoint name"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Default token lifetime: one day.
 pub const DEFAULT_LIFETIME_SECS: u64 = 24 * 3600;
 

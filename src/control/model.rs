@@ -63,6 +63,34 @@ pub struct TenantLimits {
     pub max_body_bytes: Option<usize>,
 }
 
+impl TenantLimits {
+    /// Largest `max_concurrency` (more would only defeat the cap).
+    pub const MAX_CONCURRENCY: usize = 100_000;
+    /// Largest `max_body_bytes`.
+    pub const MAX_BODY_BYTES: usize = 1 << 30;
+
+    /// Refuses caps that could not work: no request at all, or beyond what a node can hold.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(n) = self.max_concurrency
+            && !(1..=Self::MAX_CONCURRENCY).contains(&n)
+        {
+            return Err(format!(
+                "max_concurrency must be 1 to {}, not {n}",
+                Self::MAX_CONCURRENCY
+            ));
+        }
+        if let Some(n) = self.max_body_bytes
+            && n > Self::MAX_BODY_BYTES
+        {
+            return Err(format!(
+                "max_body_bytes must be at most {}, not {n}",
+                Self::MAX_BODY_BYTES
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A tenant (its JWT secret never leaves the control plane).
 #[derive(Debug, Clone, Serialize)]
 pub struct Tenant {
@@ -91,7 +119,7 @@ pub struct EndpointSpec {
     #[serde(default)]
     pub isolation: Isolation,
     /// Limits; unset fields take the defaults.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub limits: Limits,
 }
 
@@ -180,4 +208,15 @@ pub struct LogEntry {
     /// When it ran (RFC 3339; set once stored).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
+}
+
+/// Deserializes a struct from a JSON object only: serde's derive would also take an array of
+/// its fields' values, which no client means.
+pub fn object<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let map = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+    T::deserialize(serde_json::Value::Object(map)).map_err(serde::de::Error::custom)
 }

@@ -28,7 +28,11 @@ impl RoutePattern {
             .ok_or_else(|| invalid("must start with '/'"))?;
         let mut segments = Vec::new();
         let mut names = std::collections::HashSet::new();
-        for part in rest.split('/').filter(|p| !p.is_empty()) {
+        let parts: Vec<&str> = rest.split('/').collect();
+        if parts.iter().rev().skip(1).any(|p| p.is_empty()) {
+            return Err(invalid("empty segment ('//')"));
+        }
+        for part in parts.into_iter().filter(|p| !p.is_empty()) {
             if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                     return Err(invalid("parameter names are letters, digits and '_'"));

@@ -80,10 +80,11 @@ pub async fn handle(
             #[serde(deny_unknown_fields)]
             struct NewTenant {
                 name: String,
-                #[serde(default)]
+                #[serde(default, deserialize_with = "crate::control::model::object")]
                 limits: TenantLimits,
             }
             let new: NewTenant = parse(&body)?;
+            new.limits.validate().map_err(Problem::BadRequest)?;
             let tenant = state.store.create_tenant(&new.name, new.limits).await?;
             state.registry.invalidate(&tenant.name);
             // Build the tenant's interpreter snapshot now rather than on its first request.
@@ -106,6 +107,7 @@ pub async fn handle(
         (&Method::PUT, ["tenants", t, "limits"]) => {
             caller.operator_only()?;
             let limits: TenantLimits = parse(&body)?;
+            limits.validate().map_err(Problem::BadRequest)?;
             let tenant = state.store.set_tenant_limits(t, limits).await?;
             state.registry.invalidate(t);
             ok(json!(tenant))
@@ -141,6 +143,7 @@ pub async fn handle(
         (&Method::GET, ["tenants", t, "endpoints", name, "logs"]) => {
             caller.may_manage(t)?;
             let (limit, since) = log_query(&query)?;
+            state.store.endpoint(t, name).await?;
             ok(json!(state.store.logs(t, name, limit, since).await?))
         }
         (&Method::GET, ["tenants", t, "endpoints", name, "versions"]) => {
@@ -162,6 +165,7 @@ pub async fn handle(
         (&Method::POST, ["tenants", t, "tokens"]) => {
             caller.may_manage(t)?;
             let request: TokenRequest = parse(&body)?;
+            request.validate().map_err(Problem::BadRequest)?;
             if request.admin {
                 caller.operator_only()?;
             }
@@ -192,12 +196,17 @@ async fn deploy(
     mut spec: EndpointSpec,
 ) -> Result<Response<Body>, Problem> {
     spec.method = spec.method.to_ascii_uppercase();
-    if spec.method.is_empty() || !spec.method.bytes().all(|b| b.is_ascii_uppercase()) {
+    const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    if !METHODS.contains(&spec.method.as_str()) {
         return Err(Problem::BadRequest(format!(
-            "invalid method {:?}",
-            spec.method
+            "method {:?}: one of {}",
+            spec.method,
+            METHODS.join(", ")
         )));
     }
+    spec.limits
+        .validate(state.sandbox.max_memory_bytes())
+        .map_err(Problem::BadRequest)?;
     RoutePattern::parse(&spec.route)?;
     state.store.tenant(tenant).await?;
     // Compile in the tenant's own sandbox before accepting: a syntax error never deploys.
@@ -339,11 +348,10 @@ fn log_query(query: &str) -> Result<(i64, Option<i64>), Problem> {
     let (mut limit, mut since) = (100, None);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        // Digits only; a number too large for i64 means "as many as there are".
         let number = || {
-            value
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
+            (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| value.parse::<i64>().unwrap_or(i64::MAX))
                 .ok_or_else(|| {
                     Problem::BadRequest(format!(
                         "{key} must be a non-negative integer, not {value:?}"
@@ -363,8 +371,36 @@ fn log_query(query: &str) -> Result<(i64, Option<i64>), Problem> {
     Ok((limit, since))
 }
 
+/// Parses a JSON body. A number like `30.0` counts as the integer it is, as JSON Schema has it.
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
-    serde_json::from_slice(body).map_err(|e| Problem::BadRequest(format!("invalid JSON body: {e}")))
+    let invalid = |e: serde_json::Error| Problem::BadRequest(format!("invalid JSON body: {e}"));
+    let mut value: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
+    if !value.is_object() {
+        return Err(Problem::BadRequest(
+            "invalid JSON body: expected an object".into(),
+        ));
+    }
+    integral_floats_to_integers(&mut value);
+    serde_json::from_value(value).map_err(invalid)
+}
+
+fn integral_floats_to_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                *value = if f < 0.0 {
+                    Value::from(f as i64)
+                } else {
+                    Value::from(f as u64)
+                };
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
 }
 
 fn no_content() -> Response<Body> {

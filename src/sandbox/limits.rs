@@ -40,6 +40,46 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// Smallest memory limit: below it the interpreter cannot start.
+    pub const MIN_MEMORY_BYTES: usize = 32 << 20;
+    /// Largest CPU or wall-clock limit, in milliseconds.
+    pub const MAX_TIME_MS: u64 = 600_000;
+    /// Largest output capture, in bytes.
+    pub const MAX_OUTPUT_BYTES: usize = 16 << 20;
+    /// Largest response body limit, in bytes (the largest host-call argument).
+    pub const MAX_RESPONSE_BODY_BYTES: usize = 64 << 20;
+
+    /// Refuses limits outside what the sandbox can honour; `max_memory_bytes` is its ceiling.
+    pub fn validate(&self, max_memory_bytes: usize) -> Result<(), String> {
+        let check = |name: &str, value: u64, min: u64, max: u64| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(format!("limits.{name} must be {min} to {max}, not {value}"))
+            }
+        };
+        check(
+            "memory_bytes",
+            self.memory_bytes as u64,
+            Self::MIN_MEMORY_BYTES as u64,
+            max_memory_bytes as u64,
+        )?;
+        check("cpu_ms", self.cpu_ms, 1, Self::MAX_TIME_MS)?;
+        check("wall_ms", self.wall_ms, 1, Self::MAX_TIME_MS)?;
+        check(
+            "output_bytes",
+            self.output_bytes as u64,
+            0,
+            Self::MAX_OUTPUT_BYTES as u64,
+        )?;
+        check(
+            "response_body_bytes",
+            self.response_body_bytes as u64,
+            0,
+            Self::MAX_RESPONSE_BODY_BYTES as u64,
+        )
+    }
+
     /// The CPU limit.
     pub fn cpu_time(&self) -> Duration {
         Duration::from_millis(self.cpu_ms)

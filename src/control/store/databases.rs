@@ -286,7 +286,7 @@ impl Store {
         if let Some(names) = managed {
             let role_in_use = client
                 .query_opt(
-                    "SELECT 1 FROM pubfn.tenant_databases WHERE role = $1",
+                    "SELECT 1 FROM pubfn.tenant_databases WHERE role = $1 LIMIT 1",
                     &[&names.role],
                 )
                 .await?

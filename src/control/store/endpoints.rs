@@ -32,7 +32,8 @@ impl Store {
             .query_opt(
                 "SELECT e.name FROM pubfn.endpoints e JOIN pubfn.endpoint_versions v
                    ON v.tenant = e.tenant AND v.endpoint = e.name AND v.version = e.current_version
-                 WHERE e.tenant = $1 AND e.name <> $2 AND v.method = $3 AND v.route = $4",
+                 WHERE e.tenant = $1 AND e.name <> $2 AND v.method = $3 AND v.route = $4
+                 LIMIT 1",
                 &[&tenant, &name, &spec.method, &spec.route],
             )
             .await?;
