@@ -51,6 +51,8 @@ impl From<tokio_postgres::Error> for ControlError {
             // check_violation: a name outside the allowed pattern, etc.
             "23514" => ControlError::Invalid(format!("rejected by the database: {}", db.message())),
             "23505" => ControlError::Conflict(db.message().to_string()),
+            // What the row refers to was deleted meanwhile (a tenant, concurrently).
+            "23503" => ControlError::NotFound(format!("no longer exists: {}", db.message())),
             // Text PostgreSQL cannot store (a NUL character, say): the caller's input.
             "22021" | "22P05" => {
                 ControlError::Invalid(format!("rejected by the database: {}", db.message()))

@@ -154,7 +154,11 @@ impl Sandbox {
 
     /// Loads (or builds) `tenant`'s snapshot ahead of its first request.
     pub async fn prepare_tenant(&self, tenant: &str) -> Result<SnapshotSource, SandboxError> {
-        Ok(self.snapshots.for_tenant(tenant).await?.1)
+        Ok(self
+            .snapshots
+            .for_tenant(tenant, snapshot::Urgency::Background)
+            .await?
+            .1)
     }
 
     /// Drops everything held for `tenant`: its snapshot and idle warm instances.
@@ -265,7 +269,7 @@ impl Sandbox {
         }
         let (pre, _) = self
             .snapshots
-            .for_tenant(tenant)
+            .for_tenant(tenant, snapshot::Urgency::Now)
             .await
             .map_err(|e| CallError::host(e.to_string()))?;
         // Waiting for a free slot counts against the call's wall-clock limit.

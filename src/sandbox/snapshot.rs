@@ -46,6 +46,18 @@ pub struct Snapshots {
     loaded: Mutex<HashMap<String, Arc<InstancePre<HostState>>>>,
     /// Builds are serialised: each compiles with every core, so two at once only thrash.
     build_lock: tokio::sync::Mutex<()>,
+    /// Callers waiting for a snapshot they need now (a request, a deploy); background
+    /// builds step aside while there are any.
+    demanded: std::sync::atomic::AtomicUsize,
+}
+
+/// Why a snapshot is wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Urgency {
+    /// Someone is waiting for it.
+    Now,
+    /// Ahead of need (a tenant was just created): after every `Now`.
+    Background,
 }
 
 impl Snapshots {
@@ -64,6 +76,7 @@ impl Snapshots {
             dir,
             loaded: Mutex::default(),
             build_lock: Default::default(),
+            demanded: Default::default(),
         }
     }
 
@@ -71,11 +84,30 @@ impl Snapshots {
     pub async fn for_tenant(
         &self,
         tenant: &str,
+        urgency: Urgency,
     ) -> Result<(Arc<InstancePre<HostState>>, SnapshotSource), SandboxError> {
+        use std::sync::atomic::Ordering;
         if let Some(pre) = self.lock_loaded().get(tenant) {
             return Ok((pre.clone(), SnapshotSource::Memory));
         }
-        let _guard = self.build_lock.lock().await;
+        let _guard = match urgency {
+            Urgency::Now => {
+                self.demanded.fetch_add(1, Ordering::SeqCst);
+                let guard = self.build_lock.lock().await;
+                self.demanded.fetch_sub(1, Ordering::SeqCst);
+                guard
+            }
+            Urgency::Background => loop {
+                // A flood of new tenants must not make a deploy wait behind all their builds.
+                while self.demanded.load(Ordering::SeqCst) > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                let guard = self.build_lock.lock().await;
+                if self.demanded.load(Ordering::SeqCst) == 0 {
+                    break guard;
+                }
+            },
+        };
         if let Some(pre) = self.lock_loaded().get(tenant) {
             return Ok((pre.clone(), SnapshotSource::Memory));
         }

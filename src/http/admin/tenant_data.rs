@@ -39,14 +39,17 @@ async fn databases(
     match (method, path) {
         (&Method::PUT, ["tenants", _, "databases", name]) => {
             caller.operator_only()?;
-            /// `{}`: a managed database; `{"url": ...}`: an external one.
-            #[derive(Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct NewDatabase {
-                url: Option<String>,
+            // `{}`: a managed database; `{"url": "postgresql://..."}`: an external one.
+            let new: serde_json::Map<String, serde_json::Value> = parse(body)?;
+            if let Some(unknown) = new.keys().find(|k| *k != "url") {
+                return Err(Problem::BadRequest(format!("unknown field {unknown:?}")));
             }
-            let new: NewDatabase = parse(body)?;
-            let database = match new.url {
+            let url = match new.get("url") {
+                None => None,
+                Some(serde_json::Value::String(url)) => Some(url.clone()),
+                Some(_) => return Err(Problem::BadRequest("url must be a string".into())),
+            };
+            let database = match url {
                 None => state.store.add_managed_database(t, name).await?,
                 Some(url) => state.store.add_external_database(t, name, &url).await?,
             };
