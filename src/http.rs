@@ -2,6 +2,7 @@
 //! error-to-status map. Knows nothing of wasm.
 
 pub mod admin;
+pub mod console;
 pub mod data;
 pub mod metrics;
 pub mod respond;

@@ -35,6 +35,9 @@ mod tokens;
 
 pub use secrets::SecretInfo;
 
+/// Names the server's own paths use (`/admin/v1`, `/console/`, `/metrics`, `/healthz`).
+pub const RESERVED_TENANT_NAMES: &[&str] = &["admin", "console", "metrics", "healthz"];
+
 /// The NOTIFY channel on which every change is announced, with the tenant as payload.
 pub const CHANGES_CHANNEL: &str = "pubfn_changes";
 
@@ -130,6 +133,12 @@ impl Store {
         name: &str,
         limits: TenantLimits,
     ) -> Result<Tenant, ControlError> {
+        // These paths belong to the server, so a tenant of that name could never be called.
+        if RESERVED_TENANT_NAMES.contains(&name) {
+            return Err(ControlError::Invalid(format!(
+                "tenant name {name:?} is reserved"
+            )));
+        }
         let limits = serde_json::to_value(limits).expect("limits serialise");
         let mut secret = vec![0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut secret);

@@ -19,6 +19,7 @@ use crate::control::route::RoutePattern;
 use crate::sandbox::CallErrorKind;
 
 pub mod openapi;
+mod run;
 mod tenant_data;
 
 /// Largest admin request body (scripts included).
@@ -161,6 +162,10 @@ pub async fn handle(
             let endpoint = state.store.rollback(t, name, rollback.version).await?;
             state.registry.invalidate(t);
             ok(json!(endpoint))
+        }
+        (&Method::POST, ["tenants", t, "run"]) => {
+            caller.may_manage(t)?;
+            run::run(state, t, &body).await
         }
         (&Method::POST, ["tenants", t, "tokens"]) => {
             caller.may_manage(t)?;

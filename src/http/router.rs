@@ -22,6 +22,11 @@ pub async fn route(
     if path == "/metrics" {
         return metrics(state, &request);
     }
+    if let Some(rest) = path.strip_prefix("/console")
+        && (rest.is_empty() || rest.starts_with('/'))
+    {
+        return super::console::serve(rest);
+    }
     let segments = split_path(&path)?;
     match segments.first().map(String::as_str) {
         Some("admin") if segments.get(1).map(String::as_str) == Some("v1") => {

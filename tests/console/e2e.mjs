@@ -1,0 +1,93 @@
+// Drives pubfn's web console in Debian's headless Chromium: sign in, create an endpoint, run
+// the draft, deploy, make a token, call the endpoint, see its log line, roll back.
+//
+//   node e2e.mjs BASE_URL ADMIN_TOKEN TENANT SCREENSHOT.png
+import { chromium } from "playwright-core";
+
+const [base, adminToken, tenant, screenshot] = process.argv.slice(2);
+if (!screenshot) throw new Error("usage: node e2e.mjs BASE_URL ADMIN_TOKEN TENANT SCREENSHOT.png");
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"],
+});
+const step = (name) => console.log(`console e2e: ${name}`);
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  // HTTP errors the test provokes (a syntax error's 400, a revoked token's 401) are logged by
+  // Chromium as failed loads; anything else on the console is a bug in the page.
+  page.on("console", (message) => {
+    if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) errors.push(message.text());
+  });
+  const expectText = async (selector, text) => {
+    await page.locator(selector).filter({ hasText: text }).first().waitFor({ timeout: 30_000 });
+  };
+
+  step("sign in");
+  await page.goto(`${base}/console/`);
+  await page.fill("#token", adminToken);
+  await page.click("#sign-in");
+  await expectText("#tenant-name", `tenant ${tenant}`);
+
+  step("create an endpoint and run the draft");
+  await page.click("#new-endpoint");
+  await page.fill("#ep-name", "hello");
+  await page.fill("#ep-route", "/hello");
+  await page.fill("#code", 'def handler():\n    print("saying hello")\n    return {"hello": request.args.get("name", "world"), "v": 1}\n');
+  await page.fill("#sample-query", "name=draft");
+  await page.click("#run");
+  await expectText("#run-result", '"hello":"draft"');
+  await expectText("#run-result", "saying hello");
+  if (!(await page.locator("#code-view .tok-kw").count())) throw new Error("no Python highlighting");
+
+  step("deploy twice");
+  await page.click("#deploy");
+  await expectText("#status", "deployed version 1");
+  await page.fill("#code", 'def handler():\n    return {"hello": request.args.get("name", "world"), "v": 2}\n');
+  await page.click("#deploy");
+  await expectText("#status", "deployed version 2");
+  await expectText("#endpoints li", "GET /hello");
+
+  step("a syntax error is shown with its line, not deployed");
+  await page.fill("#code", "def handler(:\n    return 1\n");
+  await page.click("#deploy");
+  await expectText("#status", "line 1");
+
+  step("make a token and call the endpoint");
+  await page.fill("#token-name", "browser");
+  await page.click("#create-token");
+  await page.locator("#new-token-box").waitFor({ state: "visible" });
+  if (!(await page.inputValue("#new-token")).startsWith("eyJ")) throw new Error("no token shown");
+  await expectText("#tokens li", "browser");
+  await page.fill("#try-path", "/hello?name=browser");
+  await page.click("#try-send");
+  await expectText("#try-response", "200");
+  await expectText("#try-response", '"v":2');
+  await expectText("#try-response", "server-timing");
+
+  step("see the log line");
+  await page.click("#logs-refresh");
+  await expectText("#logs li", "GET /hello → 200");
+
+  step("roll back to version 1");
+  await page.click('#versions button[data-version="1"]');
+  await expectText("#status", "serving version 1 again");
+  await page.click("#try-send");
+  await expectText("#try-response", '"v":1');
+
+  await page.screenshot({ path: screenshot, fullPage: true });
+
+  step("revoke the token");
+  await page.click("#tokens button");
+  await page.locator("#tokens li", { hasText: "browser" }).waitFor({ state: "detached" });
+  await page.click("#try-send");
+  await expectText("#try-response", "401");
+
+  if (errors.length) throw new Error(`errors in the page: ${errors.join("; ")}`);
+  step("passed");
+} finally {
+  await browser.close();
+}
