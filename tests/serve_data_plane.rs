@@ -476,3 +476,31 @@ async fn slow_headers_are_cut_off_and_health_stays_up() {
         "too many headers are refused"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn whoami_verifies_a_token_without_running_python() {
+    let db = fresh_database("whoami").await;
+    let server = Server::start(Some(&db), &[]);
+    tenant_with_endpoint(&server, "who", "e", "/e", "def handler():\n    return 1\n").await;
+    let alice = token(&server, "who", json!({"name": "alice"})).await;
+    let url = format!("{}/who/_whoami", server.base);
+    let ok = request(
+        "GET",
+        &url,
+        &[("authorization", &format!("Bearer {alice}"))],
+        b"",
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.json()["sub"], "alice");
+    assert_eq!(ok.json()["tenant"], "who");
+    assert_eq!(request("GET", &url, &[], b"").await.status, 401);
+    let reserved = admin(
+        &server,
+        "PUT",
+        "/tenants/who/endpoints/w",
+        json!({"method": "GET", "route": "/_whoami", "script": "def handler():\n    return 1\n"}),
+    )
+    .await;
+    assert_eq!(reserved.status, 400, "{:?}", reserved.body);
+}

@@ -52,6 +52,9 @@ impl RoutePattern {
                 ));
             }
         }
+        if matches!(segments.first(), Some(Segment::Literal(first)) if first == "_whoami") {
+            return Err(invalid("/_whoami is the server's own"));
+        }
         if segments.len() > MAX_SEGMENTS {
             return Err(invalid("too many segments"));
         }

@@ -87,6 +87,9 @@ async fn serve(
         .ok_or_else(|| Problem::NotFound(format!("no tenant {tenant_name:?}")))?;
     trace.tenant = Some(tenant.name.clone());
     let method = request.method().as_str().to_string();
+    if segments.len() == 2 && segments[1] == WHOAMI {
+        return whoami(state, &tenant, &request, trace).await;
+    }
     let (entry, params) = match tenant.route(&method, &segments[1..]) {
         RouteMatch::Found(entry, params) => (entry.clone(), params),
         RouteMatch::WrongMethod(allowed) => return Err(Problem::MethodNotAllowed(allowed)),
@@ -194,6 +197,33 @@ async fn serve(
         response.headers_mut().append(name, value);
     }
     Ok(response)
+}
+
+/// The path below a tenant that tells a client what its token is, without running any Python.
+pub const WHOAMI: &str = "_whoami";
+
+/// `GET /{tenant}/_whoami`: the token's claims once verified, so a client can check its token
+/// (and the cost of authentication alone can be measured).
+async fn whoami(
+    state: &AppState,
+    tenant: &TenantView,
+    request: &Request<Incoming>,
+    trace: &mut Trace,
+) -> Result<Response<Body>, Problem> {
+    trace.endpoint = WHOAMI.into();
+    if request.method() != hyper::Method::GET {
+        return Err(Problem::MethodNotAllowed(vec!["GET".into()]));
+    }
+    let header = request
+        .headers()
+        .get(AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    let claims = authenticate(state, tenant, jwt::bearer_token(header)?).await?;
+    Ok(super::router::json_response(
+        StatusCode::OK,
+        &serde_json::json!({"tenant": claims.aud, "sub": claims.sub, "jti": claims.jti,
+                            "exp": claims.exp, "admin": claims.admin, "endpoints": claims.endpoints}),
+    ))
 }
 
 /// Verifies a data-plane token. A valid token of another tenant is a 403, not a 401.
