@@ -18,8 +18,11 @@ pub use respond::Problem;
 pub use server::{ServerLimits, serve};
 
 use crate::control::model::TenantLimits;
+use crate::control::registry::TenantView;
+use crate::control::services::{EndpointStateStore, TenantSecretSource};
 use crate::control::{LogSink, Registry, Store};
-use crate::db::{ResultCaps, TenantPools};
+use crate::db::{ResultCaps, TenantDatabaseAccess, TenantPools};
+use crate::sandbox::Capabilities;
 use crate::sandbox::Sandbox;
 
 /// Per-tenant caps applied by the front end.
@@ -79,6 +82,37 @@ impl AppState {
                 .max_body_bytes
                 .unwrap_or(self.tenant_caps.max_body_bytes),
         }
+    }
+
+    /// What a handler of `tenant` may reach: its databases (returned too, so the caller can end
+    /// a transaction the handler left open), its secrets, and `endpoint`'s state if it has one
+    /// (a draft run has none).
+    pub fn capabilities(
+        &self,
+        tenant: &TenantView,
+        endpoint: Option<&str>,
+    ) -> (Arc<TenantDatabaseAccess>, Capabilities) {
+        let database = Arc::new(TenantDatabaseAccess::new(
+            tenant.databases.clone(),
+            self.pools.clone(),
+            self.db_caps,
+        ));
+        let capabilities = Capabilities {
+            db: Some(database.clone()),
+            secrets: Some(Arc::new(TenantSecretSource {
+                store: self.store.clone(),
+                tenant: tenant.name.clone(),
+                sealed: tenant.secrets.clone(),
+            })),
+            state: endpoint.map(|endpoint| {
+                Arc::new(EndpointStateStore {
+                    store: self.store.clone(),
+                    tenant: tenant.name.clone(),
+                    endpoint: endpoint.to_string(),
+                }) as Arc<dyn crate::host::StateStore>
+            }),
+        };
+        (database, capabilities)
     }
 
     /// The tenant's in-flight permits; a changed cap starts a new semaphore (requests holding

@@ -4,7 +4,6 @@ use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, HOST, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::AppState;
@@ -16,10 +15,8 @@ use crate::control::model::AuthMode;
 
 use crate::control::model::LogEntry;
 use crate::control::registry::{RouteMatch, TenantView};
-use crate::control::services::{EndpointStateStore, TenantSecretSource};
-use crate::db::TenantDatabaseAccess;
 use crate::host::GuestRequest;
-use crate::sandbox::{Call, CallErrorKind, Capabilities};
+use crate::sandbox::{Call, CallErrorKind};
 
 /// What the metrics and the `Server-Timing` header need to know of one request.
 #[derive(Default)]
@@ -118,11 +115,7 @@ async fn serve(
     )
     .await?;
     let guest_request = guest_request(&read.parts, read.body.to_vec(), &segments[1..], params);
-    let database = Arc::new(TenantDatabaseAccess::new(
-        tenant.databases.clone(),
-        state.pools.clone(),
-        state.db_caps,
-    ));
+    let (database, capabilities) = state.capabilities(&tenant, Some(&entry.endpoint));
     let call = Call {
         tenant: tenant.name.clone(),
         endpoint: entry.endpoint.clone(),
@@ -131,19 +124,7 @@ async fn serve(
         isolation: entry.isolation,
         limits: entry.limits,
         request: guest_request,
-        capabilities: Capabilities {
-            db: Some(database.clone()),
-            secrets: Some(Arc::new(TenantSecretSource {
-                store: state.store.clone(),
-                tenant: tenant.name.clone(),
-                sealed: tenant.secrets.clone(),
-            })),
-            state: Some(Arc::new(EndpointStateStore {
-                store: state.store.clone(),
-                tenant: tenant.name.clone(),
-                endpoint: entry.endpoint.clone(),
-            })),
-        },
+        capabilities,
     };
     let started = Instant::now();
     let outcome = state.sandbox.handle(call).await;

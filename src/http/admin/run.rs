@@ -12,12 +12,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::parse;
-use crate::db::TenantDatabaseAccess;
 use crate::host::GuestRequest;
 use crate::http::AppState;
 use crate::http::respond::{Body, Problem};
 use crate::http::router::json_response;
-use crate::sandbox::{Call, CallErrorKind, Capabilities, Isolation, Limits};
+use crate::sandbox::{Call, CallErrorKind, Isolation, Limits};
 
 /// The draft and the request to run it on.
 #[derive(Deserialize)]
@@ -97,11 +96,7 @@ pub(super) async fn run(
         path_params: BTreeMap::new(),
         body: sample.body.unwrap_or_default().into_bytes(),
     };
-    let database = Arc::new(TenantDatabaseAccess::new(
-        view.databases.clone(),
-        state.pools.clone(),
-        state.db_caps,
-    ));
+    let (database, capabilities) = state.capabilities(&view, None);
     let call = Call {
         tenant: view.name.clone(),
         endpoint: "_draft".into(),
@@ -110,15 +105,7 @@ pub(super) async fn run(
         isolation: Isolation::Strict,
         limits: draft.limits,
         request,
-        capabilities: Capabilities {
-            db: Some(database.clone()),
-            secrets: Some(Arc::new(crate::control::services::TenantSecretSource {
-                store: state.store.clone(),
-                tenant: view.name.clone(),
-                sealed: view.secrets.clone(),
-            })),
-            state: None,
-        },
+        capabilities,
     };
     let started = Instant::now();
     let outcome = state.sandbox.handle(call).await;
