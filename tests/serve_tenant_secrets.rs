@@ -24,14 +24,11 @@ def handler():
 
 /// Bytes of the metadata table's rows, to check that a value is not stored in the clear.
 async fn stored_bytes(database_url: &str, query: &str) -> Vec<u8> {
-    let (client, connection) = database_url
-        .parse::<tokio_postgres::Config>()
-        .unwrap()
-        .connect(tokio_postgres::NoTls)
+    let rows = common::connect(database_url)
+        .await
+        .query(query, &[])
         .await
         .unwrap();
-    tokio::spawn(connection);
-    let rows = client.query(query, &[]).await.unwrap();
     rows.iter()
         .flat_map(|row| row.get::<_, String>(0).into_bytes())
         .collect()
@@ -230,13 +227,7 @@ async fn external_databases_are_sealed_and_survive_an_outage() {
         .url("shop")
         .replacen("://pubfn@", "://shop:pw-hunter2@", 1);
     assert!(password_url.contains("shop:pw-hunter2@"), "{password_url}");
-    let (shop, connection) = password_url
-        .parse::<tokio_postgres::Config>()
-        .unwrap()
-        .connect(tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let shop = common::connect(&password_url).await;
     shop.batch_execute("CREATE TABLE things (id int PRIMARY KEY, name text); INSERT INTO things VALUES (1, 'lamp')")
         .await
         .unwrap();

@@ -277,9 +277,9 @@ pub async fn token(server: &Server, tenant: &str, spec: serde_json::Value) -> St
     reply.json()["token"].as_str().unwrap().to_string()
 }
 
-/// The tenant's JWT secret, read straight from the metadata database (to forge tokens).
-pub async fn tenant_secret(database_url: &str, tenant: &str) -> Vec<u8> {
-    let (client, connection) = database_url
+/// A connection to a PostgreSQL URL.
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = url
         .parse::<tokio_postgres::Config>()
         .unwrap()
         .connect(tokio_postgres::NoTls)
@@ -287,6 +287,12 @@ pub async fn tenant_secret(database_url: &str, tenant: &str) -> Vec<u8> {
         .unwrap();
     tokio::spawn(connection);
     client
+}
+
+/// The tenant's JWT secret, read straight from the metadata database (to forge tokens).
+pub async fn tenant_secret(database_url: &str, tenant: &str) -> Vec<u8> {
+    connect(database_url)
+        .await
         .query_one(
             "SELECT jwt_secret FROM pubfn.tenants WHERE name = $1",
             &[&tenant],
