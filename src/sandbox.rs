@@ -2,21 +2,24 @@
 //! under hard limits. Knows nothing of HTTP or Postgres; it runs a [`Call`] and returns a
 //! [`Reply`] or a [`CallError`] that says exactly what went wrong.
 
+mod core;
+mod cpu;
 pub mod engine;
 mod error;
 pub mod instance;
 pub mod limits;
 pub mod pool;
 pub mod runtime;
+pub mod scheduler;
 pub mod snapshot;
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::{Engine, Linker};
+use tokio::task::AbortHandle;
+use wasmtime::Engine;
 
 pub use error::{CallError, CallErrorKind, SandboxError};
 pub use limits::Limits;
@@ -25,10 +28,8 @@ pub use runtime::PythonRuntime;
 pub use snapshot::SnapshotSource;
 
 pub use crate::host::Capabilities;
-use crate::host::{GuestRequest, GuestResponse, HostState};
-use instance::Instance;
-use pool::WarmPool;
-use snapshot::Snapshots;
+use crate::host::{GuestRequest, GuestResponse};
+use core::SandboxCore;
 
 /// How instances are shared between the requests of one endpoint version.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +87,8 @@ pub struct SandboxConfig {
     pub warm_max_requests: u32,
     /// Idle warm instances kept per endpoint version.
     pub warm_max_idle: usize,
+    /// Guests running wasm at once, shared fairly between tenants (default: one per core).
+    pub cpu_turns: usize,
 }
 
 impl SandboxConfig {
@@ -97,102 +100,84 @@ impl SandboxConfig {
             max_memory_bytes: 1 << 30,
             warm_max_requests: 1_000,
             warm_max_idle: 4,
+            cpu_turns: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
 
-/// The sandbox: process-wide engine state plus per-tenant snapshots.
+/// The sandbox: process-wide engine state plus per-tenant snapshots, and its own threads.
+///
+/// Guest code and snapshot building run on the sandbox's executor, never on the caller's: a
+/// guest computing through its whole CPU budget would otherwise hold a thread of the HTTP front
+/// end, and tokio polls its I/O driver only between tasks, so every other connection would
+/// wait behind it. On its own threads, the kernel shares the cores between the front end and
+/// the guests, and [`scheduler::CpuScheduler`] shares the guests' turns between tenants.
 pub struct Sandbox {
-    engine: Engine,
-    runtime: Arc<PythonRuntime>,
-    snapshots: Snapshots,
-    warm: WarmPool,
-    slots: Arc<Semaphore>,
-    config: SandboxConfig,
-    _ticker: engine::EpochTicker,
+    core: Arc<SandboxCore>,
+    executor: Executor,
 }
 
 impl Sandbox {
-    /// Builds the engine and linker for `runtime`.
+    /// Builds the engine and linker for `runtime`, and the executor's threads.
     pub fn new(runtime: PythonRuntime, config: SandboxConfig) -> Result<Self, SandboxError> {
-        let settings = engine::EngineSettings {
-            max_instances: config.max_instances,
-            max_memory_bytes: config.max_memory_bytes,
-        };
-        let engine = engine::build(&settings, &config.cache_dir)?;
-        let mut linker: Linker<HostState> = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut HostState| {
-            &mut state.wasi
-        })
-        .map_err(|e| SandboxError::Engine(format!("linking WASI: {e:#}")))?;
-        crate::host::add_to_linker(&mut linker)
-            .map_err(|e| SandboxError::Engine(format!("linking pq: {e:#}")))?;
-        let runtime = Arc::new(runtime);
-        let snapshots = Snapshots::new(
-            engine.clone(),
-            Arc::new(linker),
-            runtime.clone(),
-            &config.cache_dir,
-        );
-        let ticker = engine::EpochTicker::start(&engine)
-            .map_err(|e| SandboxError::Engine(format!("starting the epoch ticker: {e}")))?;
+        // Guests run only on their turns, one per core; the other half of the threads are
+        // free to start new requests' instances meanwhile, so a newcomer reaches the scheduler
+        // (and preempts) at once instead of waiting for a busy thread's next tick.
+        let threads = 2 * config.cpu_turns.max(1);
+        let core = Arc::new(SandboxCore::new(runtime, config)?);
+        let executor = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("pubfn-sandbox")
+            .on_thread_start(lower_thread_priority)
+            .enable_all()
+            .build()
+            .map_err(|e| SandboxError::Engine(format!("starting the sandbox threads: {e}")))?;
         Ok(Sandbox {
-            slots: Arc::new(Semaphore::new(config.max_instances as usize)),
-            warm: WarmPool::new(config.warm_max_idle),
-            engine,
-            runtime,
-            snapshots,
-            config,
-            _ticker: ticker,
+            core,
+            executor: Executor(Some(executor)),
         })
     }
 
     /// The engine, for benchmarks and diagnostics.
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        self.core.engine()
     }
 
     /// Loads (or builds) `tenant`'s snapshot ahead of its first request.
     pub async fn prepare_tenant(&self, tenant: &str) -> Result<SnapshotSource, SandboxError> {
-        Ok(self
-            .snapshots
-            .for_tenant(tenant, snapshot::Urgency::Background)
-            .await?
-            .1)
+        let tenant = tenant.to_string();
+        self.on_executor(|core| async move { core.prepare_tenant(&tenant).await })
+            .await
+            .map_err(SandboxError::Snapshot)?
     }
 
     /// Drops everything held for `tenant`: its snapshot and idle warm instances.
     pub async fn forget_tenant(&self, tenant: &str) {
-        self.warm.forget_tenant(tenant);
-        self.snapshots.forget(tenant).await;
+        self.core.forget_tenant(tenant).await
     }
 
     /// Number of idle warm instances.
     pub fn idle_warm_instances(&self) -> usize {
-        self.warm.idle_count()
+        self.core.idle_warm_instances()
     }
 
     /// The largest memory limit an endpoint may ask for.
     pub fn max_memory_bytes(&self) -> usize {
-        self.config.max_memory_bytes
+        self.core.max_memory_bytes()
     }
 
     /// Engine instance slots taken (running calls and idle warm instances), and the maximum.
     pub fn instance_slots(&self) -> (usize, usize) {
-        let max = self.config.max_instances as usize;
-        (max - self.slots.available_permits(), max)
+        self.core.instance_slots()
     }
 
     /// Instantiates `tenant`'s snapshot and drops the instance: the cost every strict request
     /// pays before any Python runs. Used by benchmarks and start-up checks.
     pub async fn instantiate_and_drop(&self, tenant: &str) -> Result<(), CallError> {
-        let limits = Limits::default();
-        let deadline = Instant::now() + limits.wall_time();
-        let instance = self
-            .instantiate(tenant, Arc::from(""), &limits, deadline)
-            .await?;
-        drop(instance);
-        Ok(())
+        let tenant = tenant.to_string();
+        self.on_executor(|core| async move { core.instantiate_and_drop(&tenant).await })
+            .await
+            .map_err(CallError::host)?
     }
 
     /// Compiles `script` in `tenant`'s sandbox without running it: the deploy-time check.
@@ -202,101 +187,75 @@ impl Sandbox {
         script: Arc<str>,
         limits: &Limits,
     ) -> Result<(), CallError> {
-        let deadline = Instant::now() + limits.wall_time();
-        let mut instance = self.instantiate(tenant, script, limits, deadline).await?;
-        instance.compile(limits, deadline).await
+        let (tenant, limits) = (tenant.to_string(), *limits);
+        self.on_executor(|core| async move { core.check_script(&tenant, script, &limits).await })
+            .await
+            .map_err(CallError::host)?
     }
 
     /// Runs one request through its endpoint's handler.
     pub async fn handle(&self, call: Call) -> Result<Reply, CallError> {
-        let deadline = Instant::now() + call.limits.wall_time();
-        let key = WarmKey {
-            tenant: call.tenant.clone(),
-            endpoint: call.endpoint,
-            version: call.version,
-            limits: call.limits,
-        };
-        let warm = call.isolation == Isolation::Warm;
-        let (mut instance, reused) = match warm.then(|| self.warm.take(&key)).flatten() {
-            Some(instance) => (instance, true),
-            None => {
-                let mut instance = self
-                    .instantiate(&call.tenant, call.script, &call.limits, deadline)
-                    .await?;
-                // Module-level code may use the capabilities too.
-                instance.store.data_mut().capabilities = call.capabilities.clone();
-                instance.store.data_mut().deadline = Some(deadline);
-                instance.load(&call.limits, deadline).await?;
-                (instance, false)
-            }
-        };
-        let state = instance.store.data_mut();
-        state.reset_call();
-        state.request = Some(Arc::new(call.request));
-        state.capabilities = call.capabilities;
-        state.deadline = Some(deadline);
-        instance.handle(&call.limits, deadline).await?;
-        let response = instance.store.data_mut().response.take().ok_or_else(|| {
-            CallError::host("the driver finished without sending a response".into())
-        })?;
-        let output = instance.output.take();
-        // Any failure above returned early and dropped the instance: only a clean one is kept,
-        // and not one that ran into its memory limit, even if the handler recovered.
-        let healthy = !instance.store.data().limiter.memory_refused;
-        if warm && healthy && instance.served < self.config.warm_max_requests {
-            instance.store.data_mut().reset_call();
-            self.warm.put(key, instance);
-        }
-        Ok(Reply {
-            response,
-            output,
-            reused_instance: reused,
+        let ticket = self.core.early_ticket(&call.tenant);
+        self.on_executor(|core| async move { core.handle(call, ticket).await })
+            .await
+            .map_err(CallError::host)?
+    }
+
+    /// Runs `work` on the sandbox's threads; dropping the returned future cancels it there.
+    async fn on_executor<F, Fut>(&self, work: F) -> Result<Fut::Output, String>
+    where
+        F: FnOnce(Arc<SandboxCore>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let task = self.executor.spawn(work(self.core.clone()));
+        let _cancel = AbortOnDrop(task.abort_handle());
+        task.await.map_err(|e| {
+            tracing::error!("a sandbox task failed: {e}");
+            format!("the sandbox task failed: {e}")
         })
     }
+}
 
-    async fn instantiate(
-        &self,
-        tenant: &str,
-        script: Arc<str>,
-        limits: &Limits,
-        deadline: Instant,
-    ) -> Result<Instance, CallError> {
-        if limits.memory_bytes > self.config.max_memory_bytes {
-            return Err(CallError::host(format!(
-                "memory limit {} exceeds the sandbox's maximum {}",
-                limits.memory_bytes, self.config.max_memory_bytes
-            )));
-        }
-        let (pre, _) = self
-            .snapshots
-            .for_tenant(tenant, snapshot::Urgency::Now)
-            .await
-            .map_err(|e| CallError::host(e.to_string()))?;
-        // Waiting for a free slot counts against the call's wall-clock limit.
-        let slot = tokio::time::timeout_at(deadline.into(), self.acquire_slot())
-            .await
-            .map_err(|_| CallError {
-                kind: CallErrorKind::WallLimit {
-                    limit_ms: limits.wall_ms,
-                },
-                output: String::new(),
-            })??;
-        Instance::new(&pre, &self.runtime, limits, script, slot).await
+/// Guest code yields to the front end: a thread of the HTTP server (accepting, checking tokens,
+/// answering 429 or `/healthz`) preempts a guest at once instead of waiting out the kernel's
+/// time slice behind one burning its CPU budget. Among guests, the turns decide.
+fn lower_thread_priority() {
+    let thread = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(thread), SANDBOX_NICE) {
+        tracing::warn!("could not lower the sandbox thread's priority: {e}");
     }
+}
 
-    /// An engine instance slot: idle warm instances give theirs up before a request waits.
-    async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, CallError> {
-        loop {
-            match self.slots.clone().try_acquire_owned() {
-                Ok(permit) => return Ok(permit),
-                Err(_) if self.warm.evict_one() => continue,
-                Err(_) => break,
-            }
+/// The sandbox threads' nice value (0 is the default, 19 the lowest priority).
+const SANDBOX_NICE: i32 = 10;
+
+/// The sandbox's runtime; shut down without blocking, since it may be dropped inside another.
+struct Executor(Option<tokio::runtime::Runtime>);
+
+impl Executor {
+    fn spawn<Fut>(&self, work: Fut) -> tokio::task::JoinHandle<Fut::Output>
+    where
+        Fut: Future + Send + 'static,
+        Fut::Output: Send + 'static,
+    {
+        self.0.as_ref().expect("present until dropped").spawn(work)
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
         }
-        self.slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| CallError::host("sandbox is shutting down".into()))
+    }
+}
+
+/// Aborts a spawned task when the future awaiting it is dropped (a client that went away).
+struct AbortOnDrop(AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -103,8 +103,8 @@ pub struct EpochTicker {
 }
 
 impl EpochTicker {
-    /// Starts the ticker thread.
-    pub fn start(engine: &Engine) -> std::io::Result<Self> {
+    /// Starts the ticker thread; `on_tick` runs after each advance.
+    pub fn start(engine: &Engine, on_tick: impl Fn() + Send + 'static) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let (engine, flag) = (engine.weak(), stop.clone());
         let thread = std::thread::Builder::new()
@@ -113,7 +113,10 @@ impl EpochTicker {
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
                     match engine.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
+                        Some(engine) => {
+                            engine.increment_epoch();
+                            on_tick();
+                        }
                         None => break,
                     }
                 }

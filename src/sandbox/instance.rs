@@ -7,8 +7,10 @@ use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::{InstancePre, Store, Trap, TypedFunc};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
-use super::limits::{CpuMeter, Limits};
+use super::cpu::GuestCpu;
+use super::limits::Limits;
 use super::runtime::{GUEST_LIB_DIR, PythonRuntime};
+use super::scheduler::CpuScheduler;
 use super::{CallError, CallErrorKind, SandboxError};
 use crate::host::{GuestLimiter, HostState, OutputCapture, ResponseLimits};
 
@@ -44,7 +46,7 @@ pub(crate) struct Instance {
     handle: TypedFunc<(), i32>,
     compile: TypedFunc<(), i32>,
     pub output: OutputCapture,
-    meter: CpuMeter,
+    cpu: Arc<GuestCpu>,
     /// Calls served, for warm instances' retirement.
     pub served: u32,
     /// Holds one of the engine's instance slots for as long as this instance lives.
@@ -52,10 +54,12 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
-    /// Instantiates `pre` for a script under `limits`.
+    /// Instantiates `pre` for a script of `tenant` under `limits`.
     pub async fn new(
         pre: &InstancePre<HostState>,
         runtime: &PythonRuntime,
+        scheduler: &Arc<CpuScheduler>,
+        tenant: &str,
         limits: &Limits,
         script: Arc<str>,
         slot: OwnedSemaphorePermit,
@@ -70,7 +74,7 @@ impl Instance {
         state.script = Some(script);
         let mut store = Store::new(pre.module().engine(), state);
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(u64::MAX / 2);
+        let cpu = GuestCpu::install(&mut store, scheduler.clone(), Arc::from(tenant));
         let instance = pre
             .instantiate_async(&mut store)
             .await
@@ -86,10 +90,20 @@ impl Instance {
             compile: func(&mut store, "pq_compile")?,
             store,
             output,
-            meter: CpuMeter::default(),
+            cpu,
             served: 0,
             _slot: slot,
         })
+    }
+
+    /// Gives the instance `turn` for its work, guest code and host side alike.
+    pub fn hold(&self, turn: super::scheduler::Turn) {
+        self.cpu.hold(turn);
+    }
+
+    /// Gives the turn back (before the instance waits in the warm pool).
+    pub fn release_turn(&self) {
+        self.cpu.release();
     }
 
     /// `pq_compile`: checks the script's syntax without running it.
@@ -117,7 +131,7 @@ impl Instance {
         limits: &Limits,
         deadline: Instant,
     ) -> Result<(), CallError> {
-        self.meter.arm(&mut self.store, limits.cpu_time());
+        self.cpu.arm(limits.cpu_time());
         let remaining = deadline.saturating_duration_since(Instant::now());
         let outcome = tokio::time::timeout(remaining, func.call_async(&mut self.store, ())).await;
         let kind = match outcome {

@@ -20,8 +20,9 @@ use super::instance::new_host_state;
 use super::runtime::PythonRuntime;
 use crate::host::HostState;
 
-/// Epoch ticks the one-off initialisation may run (CPython start-up takes well under 1 s).
-const INIT_DEADLINE_TICKS: u64 = 60 * 100;
+/// Time the one-off initialisation may run (CPython start-up takes well under 1 s). Measured
+/// in time, not in epoch ticks: the scheduler bumps the epoch to preempt guests.
+const INIT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Memory the initialisation may use.
 const INIT_MEMORY_BYTES: usize = 256 << 20;
@@ -78,6 +79,11 @@ impl Snapshots {
             build_lock: Default::default(),
             demanded: Default::default(),
         }
+    }
+
+    /// Whether `tenant`'s snapshot is in memory, ready to instantiate.
+    pub fn is_loaded(&self, tenant: &str) -> bool {
+        self.lock_loaded().contains_key(tenant)
     }
 
     /// The ready-to-instantiate snapshot of `tenant`, loading or building it as needed.
@@ -174,7 +180,15 @@ impl Snapshots {
         )?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(INIT_DEADLINE_TICKS);
+        let deadline = std::time::Instant::now() + INIT_DEADLINE;
+        store.epoch_deadline_callback(move |_| {
+            Ok(if std::time::Instant::now() >= deadline {
+                wasmtime::UpdateDeadline::Interrupt
+            } else {
+                wasmtime::UpdateDeadline::Continue(1)
+            })
+        });
+        store.set_epoch_deadline(1);
         let instance = self
             .linker
             .instantiate_async(&mut store, &module)

@@ -1,0 +1,287 @@
+//! The sandbox's state and its work: snapshots, instances, warm reuse, and calls under limits.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::{Engine, Linker};
+
+use super::instance::Instance;
+use super::pool::{WarmKey, WarmPool};
+use super::scheduler::{Ticket, Turn};
+use super::snapshot::{self, SnapshotSource, Snapshots};
+use super::{
+    Call, CallError, CallErrorKind, Isolation, Limits, PythonRuntime, Reply, SandboxConfig,
+    SandboxError, engine, scheduler,
+};
+use crate::host::HostState;
+
+/// The sandbox's state: the engine, per-tenant snapshots, warm instances and the fair
+/// scheduler. [`super::Sandbox`] runs its guest-facing work on the sandbox's own threads.
+pub(crate) struct SandboxCore {
+    engine: Engine,
+    runtime: Arc<PythonRuntime>,
+    snapshots: Snapshots,
+    warm: WarmPool,
+    slots: Arc<Semaphore>,
+    scheduler: Arc<scheduler::CpuScheduler>,
+    config: SandboxConfig,
+    _ticker: engine::EpochTicker,
+}
+
+impl SandboxCore {
+    /// Builds the engine and linker for `runtime`.
+    pub fn new(runtime: PythonRuntime, config: SandboxConfig) -> Result<Self, SandboxError> {
+        let settings = engine::EngineSettings {
+            max_instances: config.max_instances,
+            max_memory_bytes: config.max_memory_bytes,
+        };
+        let engine = engine::build(&settings, &config.cache_dir)?;
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut HostState| {
+            &mut state.wasi
+        })
+        .map_err(|e| SandboxError::Engine(format!("linking WASI: {e:#}")))?;
+        crate::host::add_to_linker(&mut linker)
+            .map_err(|e| SandboxError::Engine(format!("linking pq: {e:#}")))?;
+        let runtime = Arc::new(runtime);
+        let snapshots = Snapshots::new(
+            engine.clone(),
+            Arc::new(linker),
+            runtime.clone(),
+            &config.cache_dir,
+        );
+        // A tenant holding no turn preempts: bumping the epoch makes running guests check in.
+        let preempt_engine = engine.weak();
+        let scheduler = scheduler::CpuScheduler::new(config.cpu_turns, move || {
+            if let Some(engine) = preempt_engine.upgrade() {
+                engine.increment_epoch();
+            }
+        });
+        let ticking = Arc::downgrade(&scheduler);
+        let ticker = engine::EpochTicker::start(&engine, move || {
+            if let Some(scheduler) = ticking.upgrade() {
+                scheduler.tick();
+            }
+        })
+        .map_err(|e| SandboxError::Engine(format!("starting the epoch ticker: {e}")))?;
+        Ok(SandboxCore {
+            slots: Arc::new(Semaphore::new(config.max_instances as usize)),
+            scheduler,
+            warm: WarmPool::new(config.warm_max_idle),
+            engine,
+            runtime,
+            snapshots,
+            config,
+            _ticker: ticker,
+        })
+    }
+
+    /// The engine, for benchmarks and diagnostics.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Loads (or builds) `tenant`'s snapshot ahead of its first request.
+    pub async fn prepare_tenant(&self, tenant: &str) -> Result<SnapshotSource, SandboxError> {
+        Ok(self
+            .snapshots
+            .for_tenant(tenant, snapshot::Urgency::Background)
+            .await?
+            .1)
+    }
+
+    /// Drops everything held for `tenant`: its snapshot and idle warm instances.
+    pub async fn forget_tenant(&self, tenant: &str) {
+        self.warm.forget_tenant(tenant);
+        self.snapshots.forget(tenant).await;
+    }
+
+    /// Number of idle warm instances.
+    pub fn idle_warm_instances(&self) -> usize {
+        self.warm.idle_count()
+    }
+
+    /// The largest memory limit an endpoint may ask for.
+    pub fn max_memory_bytes(&self) -> usize {
+        self.config.max_memory_bytes
+    }
+
+    /// Engine instance slots taken (running calls and idle warm instances), and the maximum.
+    pub fn instance_slots(&self) -> (usize, usize) {
+        let max = self.config.max_instances as usize;
+        (max - self.slots.available_permits(), max)
+    }
+
+    /// Instantiates `tenant`'s snapshot and drops the instance: the cost every strict request
+    /// pays before any Python runs. Used by benchmarks and start-up checks.
+    pub async fn instantiate_and_drop(&self, tenant: &str) -> Result<(), CallError> {
+        let limits = Limits::default();
+        let deadline = Instant::now() + limits.wall_time();
+        let instance = self
+            .instantiate(tenant, Arc::from(""), &limits, deadline, None)
+            .await?;
+        drop(instance);
+        Ok(())
+    }
+
+    /// Compiles `script` in `tenant`'s sandbox without running it: the deploy-time check.
+    pub async fn check_script(
+        &self,
+        tenant: &str,
+        script: Arc<str>,
+        limits: &Limits,
+    ) -> Result<(), CallError> {
+        let deadline = Instant::now() + limits.wall_time();
+        let mut instance = self
+            .instantiate(tenant, script, limits, deadline, None)
+            .await?;
+        instance.compile(limits, deadline).await
+    }
+
+    /// Runs one request through its endpoint's handler.
+    pub async fn handle(&self, call: Call, ticket: Option<Ticket>) -> Result<Reply, CallError> {
+        let mut ticket = ticket;
+        let deadline = Instant::now() + call.limits.wall_time();
+        let key = WarmKey {
+            tenant: call.tenant.clone(),
+            endpoint: call.endpoint,
+            version: call.version,
+            limits: call.limits,
+        };
+        let warm = call.isolation == Isolation::Warm;
+        let (mut instance, reused) = match warm.then(|| self.warm.take(&key)).flatten() {
+            Some(instance) => {
+                let turn = self
+                    .turn(&call.tenant, &call.limits, deadline, ticket.take())
+                    .await?;
+                instance.hold(turn);
+                (instance, true)
+            }
+            None => {
+                let mut instance = self
+                    .instantiate(&call.tenant, call.script, &call.limits, deadline, ticket)
+                    .await?;
+                // Module-level code may use the capabilities too.
+                instance.store.data_mut().capabilities = call.capabilities.clone();
+                instance.store.data_mut().deadline = Some(deadline);
+                instance.load(&call.limits, deadline).await?;
+                (instance, false)
+            }
+        };
+        let state = instance.store.data_mut();
+        state.reset_call();
+        state.request = Some(Arc::new(call.request));
+        state.capabilities = call.capabilities;
+        state.deadline = Some(deadline);
+        instance.handle(&call.limits, deadline).await?;
+        let response = instance.store.data_mut().response.take().ok_or_else(|| {
+            CallError::host("the driver finished without sending a response".into())
+        })?;
+        let output = instance.output.take();
+        // Any failure above returned early and dropped the instance: only a clean one is kept,
+        // and not one that ran into its memory limit, even if the handler recovered.
+        let healthy = !instance.store.data().limiter.memory_refused;
+        if warm && healthy && instance.served < self.config.warm_max_requests {
+            instance.store.data_mut().reset_call();
+            instance.release_turn();
+            self.warm.put(key, instance);
+        }
+        Ok(Reply {
+            response,
+            output,
+            reused_instance: reused,
+        })
+    }
+
+    async fn instantiate(
+        &self,
+        tenant: &str,
+        script: Arc<str>,
+        limits: &Limits,
+        deadline: Instant,
+        ticket: Option<Ticket>,
+    ) -> Result<Instance, CallError> {
+        if limits.memory_bytes > self.config.max_memory_bytes {
+            return Err(CallError::host(format!(
+                "memory limit {} exceeds the sandbox's maximum {}",
+                limits.memory_bytes, self.config.max_memory_bytes
+            )));
+        }
+        let (pre, _) = self
+            .snapshots
+            .for_tenant(tenant, snapshot::Urgency::Now)
+            .await
+            .map_err(|e| CallError::host(e.to_string()))?;
+        // Waiting for a free slot counts against the call's wall-clock limit.
+        let slot = tokio::time::timeout_at(deadline.into(), self.acquire_slot())
+            .await
+            .map_err(|_| CallError {
+                kind: CallErrorKind::WallLimit {
+                    limit_ms: limits.wall_ms,
+                },
+                output: String::new(),
+            })??;
+        // Instantiating (and, at the end, resetting the memory) is CPU work too: the instance
+        // holds a turn from here until it is dropped or pooled.
+        let turn = self.turn(tenant, limits, deadline, ticket).await?;
+        let r = Instance::new(
+            &pre,
+            &self.runtime,
+            &self.scheduler,
+            tenant,
+            limits,
+            script,
+            slot,
+        )
+        .await;
+        if let Ok(instance) = &r {
+            instance.hold(turn);
+        }
+        r
+    }
+
+    /// A ticket for a turn at a core for `tenant`, if its snapshot is ready (else the request
+    /// would hold a turn while the snapshot is built).
+    pub fn early_ticket(&self, tenant: &str) -> Option<Ticket> {
+        self.snapshots
+            .is_loaded(tenant)
+            .then(|| self.scheduler.ticket(&Arc::from(tenant)))
+    }
+
+    /// A turn at a core for `tenant` (`ticket`'s, if given); waiting for it counts against the
+    /// wall-clock limit.
+    async fn turn(
+        &self,
+        tenant: &str,
+        limits: &Limits,
+        deadline: Instant,
+        ticket: Option<Ticket>,
+    ) -> Result<Turn, CallError> {
+        let ticket = ticket.unwrap_or_else(|| self.scheduler.ticket(&Arc::from(tenant)));
+        tokio::time::timeout_at(deadline.into(), ticket.wait())
+            .await
+            .map_err(|_| CallError {
+                kind: CallErrorKind::WallLimit {
+                    limit_ms: limits.wall_ms,
+                },
+                output: String::new(),
+            })
+    }
+
+    /// An engine instance slot: idle warm instances give theirs up before a request waits.
+    async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, CallError> {
+        loop {
+            match self.slots.clone().try_acquire_owned() {
+                Ok(permit) => return Ok(permit),
+                Err(_) if self.warm.evict_one() => continue,
+                Err(_) => break,
+            }
+        }
+        self.slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| CallError::host("sandbox is shutting down".into()))
+    }
+}
