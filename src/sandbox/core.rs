@@ -118,8 +118,9 @@ impl SandboxCore {
     pub async fn instantiate_and_drop(&self, tenant: &str) -> Result<(), CallError> {
         let limits = Limits::default();
         let deadline = Instant::now() + limits.wall_time();
+        let turn = self.turn(tenant, &limits, deadline, None).await?;
         let instance = self
-            .instantiate(tenant, Arc::from(""), &limits, deadline, None)
+            .instantiate(tenant, Arc::from(""), &limits, deadline, turn)
             .await?;
         drop(instance);
         Ok(())
@@ -133,15 +134,15 @@ impl SandboxCore {
         limits: &Limits,
     ) -> Result<(), CallError> {
         let deadline = Instant::now() + limits.wall_time();
+        let turn = self.turn(tenant, limits, deadline, None).await?;
         let mut instance = self
-            .instantiate(tenant, script, limits, deadline, None)
+            .instantiate(tenant, script, limits, deadline, turn)
             .await?;
         instance.compile(limits, deadline).await
     }
 
     /// Runs one request through its endpoint's handler.
     pub async fn handle(&self, call: Call, ticket: Option<Ticket>) -> Result<Reply, CallError> {
-        let mut ticket = ticket;
         let deadline = Instant::now() + call.limits.wall_time();
         let key = WarmKey {
             tenant: call.tenant.clone(),
@@ -150,17 +151,19 @@ impl SandboxCore {
             limits: call.limits,
         };
         let warm = call.isolation == Isolation::Warm;
+        // The turn first: a request waiting for one must not hold a warm instance meanwhile,
+        // or the requests behind it would find the pool empty and start cold.
+        let turn = self
+            .turn(&call.tenant, &call.limits, deadline, ticket)
+            .await?;
         let (mut instance, reused) = match warm.then(|| self.warm.take(&key)).flatten() {
             Some(instance) => {
-                let turn = self
-                    .turn(&call.tenant, &call.limits, deadline, ticket.take())
-                    .await?;
                 instance.hold(turn);
                 (instance, true)
             }
             None => {
                 let mut instance = self
-                    .instantiate(&call.tenant, call.script, &call.limits, deadline, ticket)
+                    .instantiate(&call.tenant, call.script, &call.limits, deadline, turn)
                     .await?;
                 // Module-level code may use the capabilities too.
                 instance.store.data_mut().capabilities = call.capabilities.clone();
@@ -194,13 +197,15 @@ impl SandboxCore {
         })
     }
 
+    /// A new instance of `tenant`'s snapshot, holding `turn` (instantiating, and resetting the
+    /// memory when it is dropped, is CPU work too).
     async fn instantiate(
         &self,
         tenant: &str,
         script: Arc<str>,
         limits: &Limits,
         deadline: Instant,
-        ticket: Option<Ticket>,
+        mut turn: Turn,
     ) -> Result<Instance, CallError> {
         if limits.memory_bytes > self.config.max_memory_bytes {
             return Err(CallError::host(format!(
@@ -208,24 +213,34 @@ impl SandboxCore {
                 limits.memory_bytes, self.config.max_memory_bytes
             )));
         }
-        let (pre, _) = self
-            .snapshots
-            .for_tenant(tenant, snapshot::Urgency::Now)
-            .await
-            .map_err(|e| CallError::host(e.to_string()))?;
-        // Waiting for a free slot counts against the call's wall-clock limit.
-        let slot = tokio::time::timeout_at(deadline.into(), self.acquire_slot())
-            .await
-            .map_err(|_| CallError {
-                kind: CallErrorKind::WallLimit {
-                    limit_ms: limits.wall_ms,
-                },
-                output: String::new(),
-            })??;
-        // Instantiating (and, at the end, resetting the memory) is CPU work too: the instance
-        // holds a turn from here until it is dropped or pooled.
-        let turn = self.turn(tenant, limits, deadline, ticket).await?;
-        let r = Instance::new(
+        // Neither a snapshot build nor a wait for an instance slot is work at a core: the turn
+        // is given back meanwhile.
+        let pre = match self.snapshots.loaded(tenant) {
+            Some(pre) => pre,
+            None => {
+                drop(turn);
+                let (pre, _) = self
+                    .snapshots
+                    .for_tenant(tenant, snapshot::Urgency::Now)
+                    .await
+                    .map_err(|e| CallError::host(e.to_string()))?;
+                turn = self.turn(tenant, limits, deadline, None).await?;
+                pre
+            }
+        };
+        let slot = match self.try_slot() {
+            Some(slot) => slot,
+            None => {
+                drop(turn);
+                // Waiting for a free slot counts against the call's wall-clock limit.
+                let slot = tokio::time::timeout_at(deadline.into(), self.acquire_slot())
+                    .await
+                    .map_err(|_| wall_limit(limits))??;
+                turn = self.turn(tenant, limits, deadline, None).await?;
+                slot
+            }
+        };
+        let instance = Instance::new(
             &pre,
             &self.runtime,
             &self.scheduler,
@@ -234,11 +249,9 @@ impl SandboxCore {
             script,
             slot,
         )
-        .await;
-        if let Ok(instance) = &r {
-            instance.hold(turn);
-        }
-        r
+        .await?;
+        instance.hold(turn);
+        Ok(instance)
     }
 
     /// A ticket for a turn at a core for `tenant`, if its snapshot is ready (else the request
@@ -261,27 +274,39 @@ impl SandboxCore {
         let ticket = ticket.unwrap_or_else(|| self.scheduler.ticket(&Arc::from(tenant)));
         tokio::time::timeout_at(deadline.into(), ticket.wait())
             .await
-            .map_err(|_| CallError {
-                kind: CallErrorKind::WallLimit {
-                    limit_ms: limits.wall_ms,
-                },
-                output: String::new(),
-            })
+            .map_err(|_| wall_limit(limits))
+    }
+
+    /// An engine instance slot if one is free, or can be freed by evicting an idle warm one.
+    fn try_slot(&self) -> Option<OwnedSemaphorePermit> {
+        loop {
+            match self.slots.clone().try_acquire_owned() {
+                Ok(permit) => return Some(permit),
+                Err(_) if self.warm.evict_one() => continue,
+                Err(_) => return None,
+            }
+        }
     }
 
     /// An engine instance slot: idle warm instances give theirs up before a request waits.
     async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, CallError> {
-        loop {
-            match self.slots.clone().try_acquire_owned() {
-                Ok(permit) => return Ok(permit),
-                Err(_) if self.warm.evict_one() => continue,
-                Err(_) => break,
-            }
+        if let Some(slot) = self.try_slot() {
+            return Ok(slot);
         }
         self.slots
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| CallError::host("sandbox is shutting down".into()))
+    }
+}
+
+/// The error of a call whose wall-clock limit ran out while it waited.
+fn wall_limit(limits: &Limits) -> CallError {
+    CallError {
+        kind: CallErrorKind::WallLimit {
+            limit_ms: limits.wall_ms,
+        },
+        output: String::new(),
     }
 }

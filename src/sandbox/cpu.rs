@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{CallHook, CallHookHandler, Store, StoreContextMut, UpdateDeadline};
 
-use super::scheduler::{CpuScheduler, LentTurn, Turn};
+use super::scheduler::{CpuScheduler, Turn};
 use crate::host::HostState;
 
 /// The CPU side of one instance; shared by its store's call hook and epoch callback.
@@ -29,9 +29,8 @@ pub(crate) struct GuestCpu {
 
 #[derive(Default)]
 struct Account {
+    /// The instance's turn (lent while the guest is in a host call).
     turn: Option<Turn>,
-    /// The turn, lent while the guest is in a host call.
-    lent: Option<LentTurn>,
     /// When the guest last started running on its turn; `None` while it is not running.
     since: Option<Instant>,
     used: Duration,
@@ -60,10 +59,7 @@ impl GuestCpu {
 
     /// Gives the instance a turn (taken by the sandbox before it starts working for a call).
     pub fn hold(&self, turn: Turn) {
-        let previous = {
-            let mut account = self.account();
-            (account.turn.replace(turn), account.lent.take())
-        };
+        let previous = self.account().turn.replace(turn);
         drop(previous);
     }
 
@@ -73,7 +69,7 @@ impl GuestCpu {
             let mut account = self.account();
             account.charge();
             account.since = None;
-            (account.turn.take(), account.lent.take())
+            account.turn.take()
         };
         drop(released);
     }
@@ -93,15 +89,16 @@ impl GuestCpu {
 
     /// Takes its lent turn back, or a new one, and starts the clock.
     async fn run(&self) {
-        let has_turn = {
+        let lost = {
             let mut account = self.account();
-            let lent = account.lent.take();
-            if account.turn.is_none() {
-                account.turn = lent.and_then(LentTurn::reclaim);
+            match &account.turn {
+                Some(turn) if turn.reclaim() => None,
+                // Taken by a waiter while lent (or given up at a tick): gone.
+                _ => Some(account.turn.take()),
             }
-            account.turn.is_some()
         };
-        if !has_turn {
+        if let Some(lost) = lost {
+            drop(lost);
             let turn = self.scheduler.acquire(&self.tenant).await;
             self.account().turn = Some(turn);
         }
@@ -114,8 +111,10 @@ impl GuestCpu {
         let mut account = self.account();
         account.charge();
         account.since = None;
-        if matches!(hook, CallHook::CallingHost) {
-            account.lent = account.turn.take().map(Turn::lend);
+        if matches!(hook, CallHook::CallingHost)
+            && let Some(turn) = &account.turn
+        {
+            turn.lend();
         }
     }
 
@@ -133,7 +132,7 @@ impl GuestCpu {
                 return UpdateDeadline::Yield(1);
             }
             account.since = None;
-            (account.turn.take(), account.lent.take())
+            account.turn.take()
         };
         drop(released);
         UpdateDeadline::YieldCustom(1, Box::pin(async move { self.run().await }))

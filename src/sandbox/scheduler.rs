@@ -3,119 +3,45 @@
 //! A fixed number of guests execute wasm at once (one per core the sandbox may use). When more
 //! want to, the next turn goes to the waiting tenant that holds the fewest turns, round-robin
 //! among equals, so a tenant with a hundred requests in flight and a tenant with one get the
-//! same share of the cores. A guest gives its turn back when it returns and, while others
-//! wait, at every epoch tick ([`super::cpu`]). During a host call it lends its turn: once the
-//! call has lasted into the next tick, a waiter may take it (the guest sleeps or waits on its
-//! database, so it needs no core); a quick call (a clock read, a write to the captured stdout)
-//! gets it back for free, with no hand-over to pay for. A tenant that
-//! holds no turn at all does not even wait for the tick: its arrival bumps the epoch, so
-//! running guests check in at once.
+//! same share of the cores. A guest gives its turn back when its instance is done and, while
+//! others wait, at every epoch tick ([`super::cpu`]). During a host call it lends its turn:
+//! once the call has lasted into the next tick, a waiter may take it (the guest sleeps or
+//! waits on its database, so it needs no core); a quick call (a clock read, a write to the
+//! captured stdout) takes it back with one atomic operation, and nothing is handed over. A
+//! tenant that holds no turn at all does not even wait for the tick: its arrival bumps the
+//! epoch, so running guests check in at once.
+
+mod ticket;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
+
+use ticket::{Grant, TicketState, Waiter};
+pub use ticket::{Ticket, Turn};
 
 /// Hands out turns at the cores, fairly between tenants.
 pub struct CpuScheduler {
     turns: usize,
     waiting: AtomicUsize,
+    /// Epoch ticks seen; a turn lent in an earlier tick may be taken.
+    tick: AtomicU64,
     state: Mutex<State>,
     preempt: Box<dyn Fn() + Send + Sync>,
 }
 
 #[derive(Default)]
 struct State {
-    running: usize,
-    /// Turns held, per tenant holding any.
+    /// Turns out: running, or lent and not yet taken.
+    grants: Vec<(Arc<Grant>, Arc<str>)>,
+    /// Turns out, per tenant holding any.
     held: HashMap<Arc<str>, usize>,
     /// Waiters, per tenant, first come first served within a tenant.
-    queues: HashMap<Arc<str>, VecDeque<oneshot::Sender<()>>>,
+    queues: HashMap<Arc<str>, VecDeque<oneshot::Sender<Arc<Grant>>>>,
     /// Tenants with waiters, in round-robin order.
     order: VecDeque<Arc<str>>,
-    /// Turns lent by guests in host calls (counted in `running` and `held`), oldest first,
-    /// with the tick they were lent in.
-    lent: VecDeque<(u64, Arc<str>, u64)>,
-    next_lent_id: u64,
-    /// Epoch ticks seen.
-    tick: u64,
-}
-
-/// The right to execute guest code; given back when dropped.
-pub struct Turn {
-    scheduler: Arc<CpuScheduler>,
-    tenant: Arc<str>,
-    /// Cleared once the turn was lent: the lent turn gives it back instead.
-    live: bool,
-}
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        if !self.live {
-            return;
-        }
-        let mut state = self.scheduler.lock();
-        state.release(&self.tenant);
-        self.scheduler.dispatch(&mut state);
-    }
-}
-
-impl Turn {
-    /// Lends the turn for the length of a host call: a waiter may take it meanwhile.
-    pub fn lend(mut self) -> LentTurn {
-        self.live = false;
-        let mut state = self.scheduler.lock();
-        state.next_lent_id += 1;
-        let id = state.next_lent_id;
-        let tick = state.tick;
-        state.lent.push_back((id, self.tenant.clone(), tick));
-        self.scheduler.dispatch(&mut state);
-        drop(state);
-        LentTurn {
-            id,
-            scheduler: self.scheduler.clone(),
-            tenant: self.tenant.clone(),
-            live: true,
-        }
-    }
-}
-
-/// A turn lent during a host call; taken back with [`LentTurn::reclaim`].
-pub struct LentTurn {
-    id: u64,
-    scheduler: Arc<CpuScheduler>,
-    tenant: Arc<str>,
-    /// Cleared once reclaimed.
-    live: bool,
-}
-
-impl LentTurn {
-    /// The turn, if no waiter took it meanwhile.
-    pub fn reclaim(mut self) -> Option<Turn> {
-        self.live = false;
-        let mut state = self.scheduler.lock();
-        let position = state.lent.iter().position(|(id, _, _)| *id == self.id);
-        let kept = position
-            .and_then(|index| state.lent.remove(index))
-            .is_some();
-        drop(state);
-        kept.then(|| self.scheduler.turn(&self.tenant))
-    }
-}
-
-impl Drop for LentTurn {
-    fn drop(&mut self) {
-        if !self.live {
-            return;
-        }
-        let mut state = self.scheduler.lock();
-        if let Some(index) = state.lent.iter().position(|(id, _, _)| *id == self.id) {
-            state.lent.remove(index);
-            state.release(&self.tenant);
-            self.scheduler.dispatch(&mut state);
-        }
-    }
 }
 
 impl CpuScheduler {
@@ -125,6 +51,7 @@ impl CpuScheduler {
         Arc::new(CpuScheduler {
             turns: turns.max(1),
             waiting: AtomicUsize::new(0),
+            tick: AtomicU64::new(0),
             state: Mutex::default(),
             preempt: Box::new(preempt),
         })
@@ -132,10 +59,9 @@ impl CpuScheduler {
 
     /// Called once per epoch tick: turns lent since an earlier tick go to waiters.
     pub fn tick(&self) {
-        let mut state = self.lock();
-        state.tick += 1;
+        self.tick.fetch_add(1, Ordering::Relaxed);
         if self.contended() {
-            self.dispatch(&mut state);
+            self.dispatch(&mut self.lock());
         }
     }
 
@@ -156,10 +82,9 @@ impl CpuScheduler {
     pub fn ticket(self: &Arc<Self>, tenant: &Arc<str>) -> Ticket {
         let (receiver, starved) = {
             let mut state = self.lock();
-            if state.has_free_turn(self.turns) && state.order.is_empty() {
-                state.take_lent_if_full(self.turns);
-                state.grant(tenant);
-                return Ticket(TicketState::Granted(self.turn(tenant)));
+            if state.order.is_empty() && self.free_a_turn(&mut state) {
+                let grant = state.grant(tenant);
+                return Ticket(TicketState::Granted(self.turn(grant)));
             }
             let (sender, receiver) = oneshot::channel();
             let queue = state.queues.entry(tenant.clone()).or_default();
@@ -182,11 +107,10 @@ impl CpuScheduler {
         }))
     }
 
-    fn turn(self: &Arc<Self>, tenant: &Arc<str>) -> Turn {
+    fn turn(self: &Arc<Self>, grant: Arc<Grant>) -> Turn {
         Turn {
             scheduler: self.clone(),
-            tenant: tenant.clone(),
-            live: true,
+            grant,
         }
     }
 
@@ -197,9 +121,29 @@ impl CpuScheduler {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether a turn is free, taking back one lent since an earlier tick if none is.
+    fn free_a_turn(&self, state: &mut State) -> bool {
+        if state.grants.len() < self.turns {
+            return true;
+        }
+        let tick = self.tick.load(Ordering::Relaxed);
+        let taken = state
+            .grants
+            .iter()
+            .position(|(grant, _)| grant.revoke_if_lent_before(tick));
+        match taken {
+            Some(index) => {
+                let (_, tenant) = state.grants.swap_remove(index);
+                state.forget(&tenant);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Grants free turns to waiters: the tenant holding fewest first, round-robin among equals.
     fn dispatch(&self, state: &mut State) {
-        while state.has_free_turn(self.turns) {
+        while !state.order.is_empty() && self.free_a_turn(state) {
             let next = state
                 .order
                 .iter()
@@ -220,25 +164,34 @@ impl CpuScheduler {
             }
             let Some(sender) = sender else { continue };
             self.waiting.fetch_sub(1, Ordering::Relaxed);
-            if sender.is_closed() {
-                continue;
-            }
-            state.take_lent_if_full(self.turns);
-            if sender.send(()).is_ok() {
-                state.grant(&tenant);
+            let grant = state.grant(&tenant);
+            if sender.send(grant.clone()).is_err() {
+                // The waiter gave up: the turn stays free for the next one.
+                state.release(&grant);
             }
         }
     }
 }
 
 impl State {
-    fn grant(&mut self, tenant: &Arc<str>) {
-        self.running += 1;
+    fn grant(&mut self, tenant: &Arc<str>) -> Arc<Grant> {
+        let grant = Arc::new(Grant::running());
+        self.grants.push((grant.clone(), tenant.clone()));
         *self.held.entry(tenant.clone()).or_default() += 1;
+        grant
     }
 
-    fn release(&mut self, tenant: &Arc<str>) {
-        self.running -= 1;
+    /// Gives `grant`'s turn back, unless it was already taken from its lender.
+    fn release(&mut self, grant: &Arc<Grant>) -> bool {
+        let Some(index) = self.grants.iter().position(|(g, _)| Arc::ptr_eq(g, grant)) else {
+            return false;
+        };
+        let (_, tenant) = self.grants.swap_remove(index);
+        self.forget(&tenant);
+        true
+    }
+
+    fn forget(&mut self, tenant: &Arc<str>) {
         if let Some(held) = self.held.get_mut(tenant) {
             *held -= 1;
             if *held == 0 {
@@ -246,147 +199,7 @@ impl State {
             }
         }
     }
-
-    /// A turn is free, or lent since an earlier tick and so can be taken.
-    fn has_free_turn(&self, turns: usize) -> bool {
-        self.running < turns || self.lent.front().is_some_and(|lent| lent.2 < self.tick)
-    }
-
-    /// When every turn is out, takes back the oldest lent one if it may be, so a grant fits.
-    fn take_lent_if_full(&mut self, turns: usize) {
-        if self.running >= turns
-            && self.lent.front().is_some_and(|lent| lent.2 < self.tick)
-            && let Some((_, tenant, _)) = self.lent.pop_front()
-        {
-            self.release(&tenant);
-        }
-    }
-}
-
-/// A place in the queue for a turn (or the turn itself, if one was free).
-pub struct Ticket(TicketState);
-
-enum TicketState {
-    Granted(Turn),
-    Queued(Waiter),
-}
-
-impl Ticket {
-    /// The turn, once it is this ticket's.
-    pub async fn wait(self) -> Turn {
-        match self.0 {
-            TicketState::Granted(turn) => turn,
-            TicketState::Queued(mut waiter) => {
-                // Senders are only dropped after a send, or once their receiver is closed.
-                let _ = (&mut waiter.receiver).await;
-                waiter.granted = true;
-                waiter.scheduler.turn(&waiter.tenant)
-            }
-        }
-    }
-}
-
-/// A queued request for a turn; cleans up after itself if abandoned.
-struct Waiter {
-    receiver: oneshot::Receiver<()>,
-    scheduler: Arc<CpuScheduler>,
-    tenant: Arc<str>,
-    granted: bool,
-}
-
-impl Drop for Waiter {
-    fn drop(&mut self) {
-        if self.granted {
-            return;
-        }
-        self.receiver.close();
-        if self.receiver.try_recv().is_ok() {
-            // Granted just as we gave up: pass it on.
-            drop(self.scheduler.turn(&self.tenant));
-            return;
-        }
-        let mut state = self.scheduler.lock();
-        let Some(queue) = state.queues.get_mut(&self.tenant) else {
-            return;
-        };
-        let before = queue.len();
-        queue.retain(|sender| !sender.is_closed());
-        let removed = before - queue.len();
-        self.scheduler.waiting.fetch_sub(removed, Ordering::Relaxed);
-        if queue.is_empty() {
-            state.queues.remove(&self.tenant);
-            state.order.retain(|tenant| tenant != &self.tenant);
-        }
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::AtomicUsize;
-
-    fn tenant(name: &str) -> Arc<str> {
-        Arc::from(name)
-    }
-
-    #[tokio::test]
-    async fn a_tenant_holding_no_turn_goes_before_one_holding_many() {
-        let preempted = Arc::new(AtomicUsize::new(0));
-        let counter = preempted.clone();
-        let scheduler = CpuScheduler::new(2, move || {
-            counter.fetch_add(1, Ordering::Relaxed);
-        });
-        let (hog, probe) = (tenant("hog"), tenant("probe"));
-        let first = scheduler.acquire(&hog).await;
-        let second = scheduler.acquire(&hog).await;
-        let s = scheduler.clone();
-        let h = hog.clone();
-        let queued_hog = tokio::spawn(async move { s.acquire(&h).await });
-        tokio::task::yield_now().await;
-        let s = scheduler.clone();
-        let p = probe.clone();
-        let queued_probe = tokio::spawn(async move { s.acquire(&p).await });
-        while scheduler.waiting.load(Ordering::Relaxed) < 2 {
-            tokio::task::yield_now().await;
-        }
-        assert!(scheduler.contended());
-        assert_eq!(
-            preempted.load(Ordering::Relaxed),
-            1,
-            "only the probe preempts"
-        );
-        drop(first);
-        let probe_turn = queued_probe.await.unwrap();
-        assert!(!queued_hog.is_finished());
-        drop(second);
-        let hog_turn = queued_hog.await.unwrap();
-        assert!(!scheduler.contended());
-        drop((probe_turn, hog_turn));
-        assert_eq!(scheduler.lock().running, 0);
-        assert!(scheduler.lock().held.is_empty());
-    }
-
-    #[tokio::test]
-    async fn an_abandoned_wait_leaves_the_queue_and_loses_no_turn() {
-        let scheduler = CpuScheduler::new(1, || {});
-        let (a, b) = (tenant("a"), tenant("b"));
-        let held = scheduler.acquire(&a).await;
-        let s = scheduler.clone();
-        let b2 = b.clone();
-        let abandoned = tokio::spawn(async move { s.acquire(&b2).await });
-        while !scheduler.contended() {
-            tokio::task::yield_now().await;
-        }
-        abandoned.abort();
-        let _ = abandoned.await;
-        assert!(!scheduler.contended());
-        assert!(scheduler.lock().order.is_empty());
-        drop(held);
-        // The one turn is free again.
-        let again = tokio::time::timeout(std::time::Duration::from_secs(5), scheduler.acquire(&b))
-            .await
-            .expect("the turn was lost");
-        drop(again);
-        assert_eq!(scheduler.lock().running, 0);
-    }
-}
+mod tests;

@@ -86,6 +86,11 @@ impl Snapshots {
         self.lock_loaded().contains_key(tenant)
     }
 
+    /// `tenant`'s snapshot, if it is in memory.
+    pub fn loaded(&self, tenant: &str) -> Option<Arc<InstancePre<HostState>>> {
+        self.lock_loaded().get(tenant).cloned()
+    }
+
     /// The ready-to-instantiate snapshot of `tenant`, loading or building it as needed.
     pub async fn for_tenant(
         &self,
