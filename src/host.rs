@@ -5,6 +5,7 @@
 pub mod abi;
 pub mod db;
 pub mod error_report;
+pub mod files;
 pub mod log;
 pub mod request;
 pub mod response;
@@ -18,7 +19,7 @@ use std::time::Instant;
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 pub use crate::db::DatabaseCapability;
-pub use abi::{AbiError, Fault, add_to_linker};
+pub use abi::{AbiError, Fault};
 pub use error_report::GuestErrorReport;
 pub use log::OutputCapture;
 pub use request::GuestRequest;
@@ -58,6 +59,15 @@ pub struct HostState {
     pub pending_result: Option<Vec<u8>>,
     /// Memory and table caps, and whether the guest ran into them.
     pub limiter: GuestLimiter,
+    /// Files the guest holds open, within its budget.
+    pub open_files: files::OpenFiles,
+}
+
+/// Adds the host's imports (`pq`) and the counted WASI file calls to `linker`, which must
+/// already hold WASI.
+pub fn add_to_linker(linker: &mut wasmtime::Linker<HostState>) -> wasmtime::Result<()> {
+    abi::add_to_linker(linker)?;
+    files::add_to_linker(linker)
 }
 
 /// A [`wasmtime::ResourceLimiter`] that remembers whether a request was refused, so a
@@ -120,6 +130,7 @@ impl HostState {
             deadline: None,
             pending_result: None,
             limiter,
+            open_files: files::OpenFiles::default(),
         }
     }
 
