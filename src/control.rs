@@ -48,6 +48,9 @@ impl From<tokio_postgres::Error> for ControlError {
             };
         };
         match db.code().code() {
+            code if crate::db::server_unavailable(code) => {
+                ControlError::Unavailable(db.message().to_string())
+            }
             // check_violation: a name outside the allowed pattern, etc.
             "23514" => ControlError::Invalid(format!("rejected by the database: {}", db.message())),
             "23505" => ControlError::Conflict(db.message().to_string()),

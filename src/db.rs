@@ -15,4 +15,4 @@ pub use access::TenantDatabaseAccess;
 pub use capability::{DatabaseCapability, DbError};
 pub use cluster::{ClusterError, LocalCluster};
 pub use pool::{DbConnection, DbTarget, PoolSettings, TenantPools};
-pub use run::ResultCaps;
+pub use run::{ResultCaps, server_unavailable};

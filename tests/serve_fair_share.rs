@@ -1,5 +1,6 @@
 //! Fair sharing between tenants: one tenant burning CPU in every request, beyond its
-//! concurrency cap, must not push another tenant's median latency above twice its idle value.
+//! concurrency cap, must not push another tenant's median latency above twice its idle value,
+//! with a fresh instance per request (strict) or a reused one (warm).
 //!
 //! Both medians come from two phases of one run (idle, then loaded), so the ratio holds on a
 //! noisy machine; nothing here compares against a fixed time.
@@ -48,6 +49,13 @@ async fn a_tenant_burning_cpu_at_its_cap_does_not_slow_another_tenant_down() {
     assert_eq!(reply.status, 201, "{:?}", reply.body);
     tenant_with_endpoint(&server, "hog", "burn", "/burn", BURN).await;
     tenant_with_endpoint(&server, "probe", "hello", "/hello", HELLO).await;
+    common::deploy(
+        &server,
+        "probe",
+        "hello-warm",
+        json!({"method": "GET", "route": "/hello-warm", "script": HELLO, "isolation": "warm"}),
+    )
+    .await;
     let hog_auth = format!(
         "Bearer {}",
         token(&server, "hog", json!({"name": "c"})).await
@@ -56,9 +64,10 @@ async fn a_tenant_burning_cpu_at_its_cap_does_not_slow_another_tenant_down() {
         "Bearer {}",
         token(&server, "probe", json!({"name": "c"})).await
     );
-    let (hog_url, probe_url) = (
+    let (hog_url, probe_url, warm_url) = (
         format!("{}/hog/burn", server.base),
         format!("{}/probe/hello", server.base),
+        format!("{}/probe/hello-warm", server.base),
     );
     // Both snapshots built and every path warmed before anything is measured.
     assert_eq!(
@@ -68,8 +77,10 @@ async fn a_tenant_burning_cpu_at_its_cap_does_not_slow_another_tenant_down() {
         200
     );
     median_latency(&probe_url, &probe_auth).await;
+    median_latency(&warm_url, &probe_auth).await;
 
     let idle = median_latency(&probe_url, &probe_auth).await;
+    let idle_warm = median_latency(&warm_url, &probe_auth).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let (served, capped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -97,6 +108,7 @@ async fn a_tenant_burning_cpu_at_its_cap_does_not_slow_another_tenant_down() {
     // Let the hog fill its cap before probing.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let loaded = median_latency(&probe_url, &probe_auth).await;
+    let loaded_warm = median_latency(&warm_url, &probe_auth).await;
     stop.store(true, Ordering::Relaxed);
     for client in clients {
         client.await.unwrap();
@@ -107,12 +119,17 @@ async fn a_tenant_burning_cpu_at_its_cap_does_not_slow_another_tenant_down() {
         capped.load(Ordering::Relaxed),
     );
     eprintln!(
-        "probe median idle {idle:?}, loaded {loaded:?}; hog served {served}, capped {capped}"
+        "probe median idle {idle:?}, loaded {loaded:?}; warm: idle {idle_warm:?}, loaded \
+         {loaded_warm:?}; hog served {served}, capped {capped}"
     );
     assert!(served >= HOG_CAP, "the hog barely ran: {served} requests");
     assert!(capped > 0, "the hog never reached its cap");
     assert!(
         loaded <= idle * 2,
-        "probe median {loaded:?} under load against {idle:?} idle"
+        "strict probe median {loaded:?} under load against {idle:?} idle"
+    );
+    assert!(
+        loaded_warm <= idle_warm * 2,
+        "warm probe median {loaded_warm:?} under load against {idle_warm:?} idle"
     );
 }

@@ -34,6 +34,10 @@ pub struct ServeArgs {
     /// Time a client has to send a request's headers, in milliseconds.
     #[arg(long, default_value_t = ServerLimits::default().header_timeout.as_millis() as u64)]
     pub header_timeout_ms: u64,
+    /// Client connections open at once; more wait in the kernel's accept queue (idle ones are
+    /// closed after the header timeout, so the queue moves).
+    #[arg(long, default_value_t = ServerLimits::default().max_connections)]
+    pub max_connections: usize,
     /// Handlers' log entries older than this are pruned, in seconds.
     #[arg(long, default_value_t = LogRetention::default().max_age_secs)]
     pub log_max_age_secs: i64,
@@ -139,6 +143,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         admin_key,
         server_limits: ServerLimits {
             header_timeout: std::time::Duration::from_millis(args.header_timeout_ms),
+            max_connections: args.max_connections.max(1),
             ..ServerLimits::default()
         },
         tenant_caps: TenantCaps {

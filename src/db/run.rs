@@ -125,11 +125,23 @@ pub async fn count(client: &tokio_postgres::Client, sql: &Sql) -> Result<Vec<u8>
     Ok(format!("{{\"rowcount\":{n}}}").into_bytes())
 }
 
-/// PostgreSQL's own error, without the host's internals; a lost connection is unavailability,
-/// and a value that cannot be encoded is the guest's invalid argument.
+/// Whether SQLSTATE `code` says the server is going away, gone, or not yet back (connection
+/// exceptions, admin or crash shutdown, starting up), rather than blaming the statement.
+pub fn server_unavailable(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+}
+
+/// PostgreSQL's own error, without the host's internals; a lost connection or a server shutting
+/// down is unavailability, and a value that cannot be encoded is the guest's invalid argument.
 pub fn sql_error(error: tokio_postgres::Error) -> DbError {
     use std::error::Error as _;
     if let Some(db) = error.as_db_error() {
+        // The server going away (shutting down, crashed, starting up) or the connection
+        // failing is unavailability, not the statement's fault.
+        let code = db.code().code();
+        if server_unavailable(code) {
+            return DbError::Unavailable(format!("{}: {}", code, db.message()));
+        }
         return DbError::Sql {
             sqlstate: db.code().code().to_string(),
             message: db.message().to_string(),

@@ -96,13 +96,23 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let state = state.clone();
-        let service = service_fn(move |request| handle(state.clone(), peer, request));
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
-            let _ = connection.await;
+            // A client that connects and sends nothing holds a connection slot, and hyper's
+            // header timeout only starts with the first byte: it gets the same time to start.
+            let mut first = [0u8; 1];
+            if !matches!(
+                tokio::time::timeout(header_timeout, stream.peek(&mut first)).await,
+                Ok(Ok(1..))
+            ) {
+                drop(permit);
+                return;
+            }
+            let service = service_fn(move |request| handle(state.clone(), peer, request));
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let _ = watcher.watch(connection.into_owned()).await;
             drop(permit);
         });
     }

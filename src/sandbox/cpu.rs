@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{CallHook, CallHookHandler, Store, StoreContextMut, UpdateDeadline};
 
+use super::engine::EPOCH_TICK;
 use super::scheduler::{CpuScheduler, Turn};
 use crate::host::HostState;
 
@@ -31,6 +32,8 @@ pub(crate) struct GuestCpu {
 struct Account {
     /// The instance's turn (lent while the guest is in a host call).
     turn: Option<Turn>,
+    /// When the instance got its current turn: a full tick on it is a full time slice.
+    turn_since: Option<Instant>,
     /// When the guest last started running on its turn; `None` while it is not running.
     since: Option<Instant>,
     used: Duration,
@@ -59,7 +62,11 @@ impl GuestCpu {
 
     /// Gives the instance a turn (taken by the sandbox before it starts working for a call).
     pub fn hold(&self, turn: Turn) {
-        let previous = self.account().turn.replace(turn);
+        let previous = {
+            let mut account = self.account();
+            account.turn_since = Some(Instant::now());
+            account.turn.replace(turn)
+        };
         drop(previous);
     }
 
@@ -100,7 +107,9 @@ impl GuestCpu {
         if let Some(lost) = lost {
             drop(lost);
             let turn = self.scheduler.acquire(&self.tenant).await;
-            self.account().turn = Some(turn);
+            let mut account = self.account();
+            account.turn = Some(turn);
+            account.turn_since = Some(Instant::now());
         }
         self.account().since = Some(Instant::now());
     }
@@ -127,8 +136,17 @@ impl GuestCpu {
             if account.used >= account.budget {
                 return UpdateDeadline::Interrupt;
             }
-            if !self.scheduler.contended() {
-                // Yielding once a tick keeps a busy guest from holding an executor thread.
+            // The turn goes to a waiter once the guest has had a full time slice, or at once
+            // if its tenant holds two turns more than a waiting one (a newcomer's preemption).
+            // Otherwise, yielding once a tick keeps a busy guest from holding an executor
+            // thread; the scheduler's own callback (a preemption for someone else, or the
+            // first check after idling) must not cost the guest its turn.
+            let slice_used = account
+                .turn_since
+                .is_some_and(|since| since.elapsed() >= EPOCH_TICK);
+            if !self.scheduler.contended()
+                || !(slice_used || self.scheduler.outnumbers_a_waiter(&self.tenant))
+            {
                 return UpdateDeadline::Yield(1);
             }
             account.since = None;

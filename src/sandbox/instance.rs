@@ -132,6 +132,9 @@ impl Instance {
         deadline: Instant,
     ) -> Result<(), CallError> {
         self.cpu.arm(limits.cpu_time());
+        // Relative to now: an instance that waited in the warm pool is far past its deadline,
+        // and its first check would otherwise count as a tick.
+        self.store.set_epoch_deadline(1);
         let remaining = deadline.saturating_duration_since(Instant::now());
         let outcome = tokio::time::timeout(remaining, func.call_async(&mut self.store, ())).await;
         let kind = match outcome {

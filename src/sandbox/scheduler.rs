@@ -70,6 +70,19 @@ impl CpuScheduler {
         self.waiting.load(Ordering::Relaxed) > 0
     }
 
+    /// Whether `tenant` holds at least two turns more than some waiting tenant: handing one
+    /// over then makes the shares more even, so it should happen without waiting for a tick.
+    pub fn outnumbers_a_waiter(&self, tenant: &Arc<str>) -> bool {
+        let state = self.lock();
+        let mine = state.held.get(tenant).copied().unwrap_or(0);
+        state
+            .order
+            .iter()
+            .map(|waiting| state.held.get(waiting).copied().unwrap_or(0))
+            .min()
+            .is_some_and(|fewest| mine >= fewest + 2)
+    }
+
     /// Waits for a turn for `tenant`. Cancel-safe: dropped while waiting, it leaves the queue,
     /// and a turn granted meanwhile goes to the next waiter.
     pub async fn acquire(self: &Arc<Self>, tenant: &Arc<str>) -> Turn {
