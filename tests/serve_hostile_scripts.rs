@@ -120,14 +120,7 @@ async fn hostile_scripts_fail_alone_and_everyone_else_is_served() {
     assert_eq!(created.status, 201, "{:?}", created.body);
     let victim_db = created.json()["dbname"].as_str().unwrap().to_string();
     let superuser = warehouse::superuser(&victim_db).await;
-    let owner: String = superuser
-        .query_one(
-            "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'public'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let owner = warehouse::public_owner(&superuser).await;
     superuser
         .batch_execute(&format!(
             "CREATE TABLE public.secrets (v text); INSERT INTO public.secrets VALUES ('victim-only');

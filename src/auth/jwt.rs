@@ -164,6 +164,11 @@ pub fn verify(
                     _ => "malformed".into(),
                 })
             })?;
+    // jsonwebtoken checks `exp` only where it reads as a u64, so a negative one (which `Claims`
+    // takes) went unchecked: a token that never expires. Caught by fuzz/fuzz_targets/jwt.rs.
+    if data.claims.exp.is_some_and(|exp| exp < 0) {
+        return Err(AuthError::Invalid("expired".into()));
+    }
     if revoked.contains(&data.claims.jti) {
         return Err(AuthError::Invalid("revoked".into()));
     }
@@ -255,6 +260,16 @@ mod tests {
         // Tampered payload.
         let tampered = format!("{}.{}x.{}", parts[0], parts[1], parts[2]);
         assert!(matches!(bad(&tampered), AuthError::Invalid(_)));
+    }
+
+    #[test]
+    fn a_negative_expiry_has_expired() {
+        let secret = b"k".repeat(32);
+        let token = issue(&secret, &claims("acme", Some(-1))).unwrap();
+        assert_eq!(
+            verify(&token, "acme", &secret, &HashSet::new()),
+            Err(AuthError::Invalid("expired".into()))
+        );
     }
 
     #[test]

@@ -229,7 +229,11 @@ async fn authenticate(
     }
 }
 
-fn guest_request(
+/// The request a handler sees: method, full URL, the path below the tenant, the raw query,
+/// the headers (a repeated name's values together, in arrival order), the route's parameters
+/// and the body. Public only for the fuzz targets (fuzz/), which feed it arbitrary requests.
+#[doc(hidden)]
+pub fn guest_request(
     parts: &hyper::http::request::Parts,
     body: Vec<u8>,
     route_segments: &[String],

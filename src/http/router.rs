@@ -81,8 +81,12 @@ fn percent_decode(segment: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            // Two hex digits exactly: `from_str_radix` alone would also take "+1".
+            let hex = bytes.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -112,5 +116,10 @@ mod tests {
         assert_eq!(split_path("/acme//a%20b/").unwrap(), vec!["acme", "a b"]);
         assert!(split_path("/acme/%zz").is_err());
         assert!(split_path("/acme/%ff").is_err());
+        assert!(
+            split_path("/acme/%+1").is_err(),
+            "a sign is not a hex digit"
+        );
+        assert!(split_path("/acme/%4").is_err());
     }
 }

@@ -19,14 +19,7 @@ pub async fn seed(server: &Server, tenant: &str) -> String {
     assert_eq!(created.status, 201, "{:?}", created.body);
     let dbname = created.json()["dbname"].as_str().unwrap().to_string();
     let client = superuser(&dbname).await;
-    let owner: String = client
-        .query_one(
-            "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'public'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let owner = public_owner(&client).await;
     client
         .batch_execute(&format!(
             "CREATE SCHEMA salesforce AUTHORIZATION {owner};
@@ -42,6 +35,19 @@ pub async fn seed(server: &Server, tenant: &str) -> String {
         .await
         .unwrap();
     dbname
+}
+
+/// The role owning the database's `public` schema: the tenant's role, which must own the
+/// tables a test creates as superuser, as it would own its own.
+pub async fn public_owner(client: &tokio_postgres::Client) -> String {
+    client
+        .query_one(
+            "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'public'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
 }
 
 /// A superuser connection to `dbname` on the test cluster.
