@@ -15,7 +15,8 @@ use super::pool::{DbTarget, TenantPools};
 use super::run::{ResultCaps, count, rows, sql_error};
 use super::statements::{self, qualified_table};
 
-mod keys;
+#[doc(hidden)]
+pub mod keys;
 mod transaction;
 
 use keys::keys;

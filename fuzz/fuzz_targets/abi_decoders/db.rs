@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use pubfn::db::access::keys::{NamedKeys, named_keys};
 use pubfn::db::capability::DbFuture;
 use pubfn::db::convert::{Param, encoded_natively, text_cast};
 use pubfn::db::sql::{self, Sql};
@@ -106,18 +107,13 @@ fn plan(request: &Map<String, Value>) -> Result<Sql, DbError> {
     Ok(sql)
 }
 
-/// access/keys.rs without the catalogue lookup.
+/// The real reading of `pk_columns`/`pk`; the catalogue lookup a scalar `pk` needs is
+/// replaced by a column named `id`.
 fn keys(request: &Map<String, Value>) -> Result<Map<String, Value>, DbError> {
-    if let Some(columns) = request.get("pk_columns").filter(|v| !v.is_null()) {
-        return columns
-            .as_object()
-            .filter(|c| !c.is_empty())
-            .cloned()
-            .ok_or_else(|| DbError::Invalid("pk as a dict needs at least one column".into()));
-    }
-    let value = request.get("pk").filter(|v| !v.is_null());
-    let value = value.ok_or_else(|| DbError::Invalid("a pk value is required".into()))?;
-    Ok(Map::from_iter([("id".to_string(), value.clone())]))
+    Ok(match named_keys(request)? {
+        NamedKeys::Columns(columns) => columns,
+        NamedKeys::Value(value) => Map::from_iter([("id".to_string(), value.clone())]),
+    })
 }
 
 /// Renders `sql` with text casts on every other parameter, as db/run.rs re-prepares it, and

@@ -13,17 +13,10 @@ pub(super) async fn keys(
     request: &Map<String, Value>,
     table: &str,
 ) -> Result<Map<String, Value>, DbError> {
-    if let Some(columns) = request.get("pk_columns").filter(|v| !v.is_null()) {
-        return columns
-            .as_object()
-            .filter(|c| !c.is_empty())
-            .cloned()
-            .ok_or_else(|| DbError::Invalid("pk as a dict needs at least one column".into()));
-    }
-    let value = request
-        .get("pk")
-        .filter(|v| !v.is_null())
-        .ok_or_else(|| DbError::Invalid("a pk value is required".into()))?;
+    let value = match named_keys(request)? {
+        NamedKeys::Columns(columns) => return Ok(columns),
+        NamedKeys::Value(value) => value,
+    };
     let columns: Vec<String> = client
         .query(statements::PRIMARY_KEY_COLUMNS, &[&table])
         .await
@@ -42,4 +35,31 @@ pub(super) async fn keys(
             columns.join(", ")
         ))),
     }
+}
+
+/// What a write's request names, before any catalogue lookup.
+#[doc(hidden)]
+pub enum NamedKeys<'a> {
+    /// `pk_columns`: column → value.
+    Columns(Map<String, Value>),
+    /// `pk`: a value of the table's one-column primary key, still to be looked up.
+    Value(&'a Value),
+}
+
+/// Reads `pk_columns` or `pk` from a write's request (public for the fuzz targets in fuzz/).
+#[doc(hidden)]
+pub fn named_keys(request: &Map<String, Value>) -> Result<NamedKeys<'_>, DbError> {
+    if let Some(columns) = request.get("pk_columns").filter(|v| !v.is_null()) {
+        return columns
+            .as_object()
+            .filter(|c| !c.is_empty())
+            .cloned()
+            .map(NamedKeys::Columns)
+            .ok_or_else(|| DbError::Invalid("pk as a dict needs at least one column".into()));
+    }
+    request
+        .get("pk")
+        .filter(|v| !v.is_null())
+        .map(NamedKeys::Value)
+        .ok_or_else(|| DbError::Invalid("a pk value is required".into()))
 }
