@@ -13,7 +13,12 @@ use super::model::LogEntry;
 /// Entries waiting to be written at most; beyond this, entries are dropped and counted.
 const QUEUE: usize = 10_000;
 /// Entries written per statement at most.
-const BATCH: usize = 200;
+const BATCH: usize = 500;
+/// How long the writer gathers entries after the first before writing them: one statement
+/// for many rows costs PostgreSQL far less than a statement per few rows (at 5,000 req/s the
+/// log inserts took 16 % of the machine's CPU with batches of a handful), and a log line
+/// showing up 20 ms later is no loss.
+const LINGER: Duration = Duration::from_millis(20);
 
 /// How long logs are kept.
 #[derive(Debug, Clone, Copy)]
@@ -69,6 +74,15 @@ impl LogSink {
 async fn write_batches(store: Store, mut rx: mpsc::Receiver<LogEntry>) {
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let linger = tokio::time::sleep(LINGER);
+        tokio::pin!(linger);
+        while batch.len() < BATCH {
+            let room = BATCH - batch.len();
+            tokio::select! {
+                received = rx.recv_many(&mut batch, room) => if received == 0 { break },
+                _ = &mut linger => break,
+            }
+        }
         if let Err(e) = store.insert_logs(&batch).await {
             tracing::warn!(entries = batch.len(), "writing handler logs failed: {e}");
         }

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (2, include_str!("migrations/0002_request_logs.sql")),
     (3, include_str!("migrations/0003_tenant_databases.sql")),
     (4, include_str!("migrations/0004_sealed_secrets_state.sql")),
+    (5, include_str!("migrations/0005_cheaper_request_logs.sql")),
 ];
 
 /// Renders a timestamptz column as RFC 3339 text (no chrono/time dependency needed).
