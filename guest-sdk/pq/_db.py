@@ -77,22 +77,29 @@ def _converter(pg_type, python_types):
 def _rows(raw, python_types, fillna_with):
     """Rows of a fetch result as dicts; numerics are Decimal (float without python types)."""
     result = _loads(raw, parse_float=_Decimal)
-    converters = {}
-    for column in result["columns"]:
-        convert = _converter(column["type"], python_types)
-        if convert is not None:
-            converters[column["name"]] = convert
     rows = result["rows"]
-    for row in rows:
-        for name, value in row.items():
-            if value is None:
-                if fillna_with is not None:
+    if not rows:
+        return rows
+    # Column by column, and only the columns that need it: this runs inside the interpreter
+    # for every value of every row, so it is the fetch's main cost in the guest.
+    for column in result["columns"]:
+        name = column["name"]
+        convert = _converter(column["type"], python_types) or _untyped_number
+        for row in rows:
+            value = row[name]
+            if value is not None:
+                row[name] = convert(value)
+    if fillna_with is not None:
+        for row in rows:
+            for name, value in row.items():
+                if value is None:
                     row[name] = fillna_with
-            elif name in converters:
-                row[name] = converters[name](value)
-            elif isinstance(value, _Decimal):
-                row[name] = float(value)  # a non-integer number of an untyped column
     return rows
+
+
+def _untyped_number(value):
+    """A non-integer number of a column without a converter is a float, as json.loads gives."""
+    return float(value) if value.__class__ is _Decimal else value
 
 
 def _jsonable(value):

@@ -16,19 +16,46 @@ class BadReturn(Exception):
     """The handler returned something that cannot become an HTTP response."""
 
 
+def _decimal_json(value):
+    if not value.is_finite():
+        return str(value)
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _base64(value):
+    return base64.b64encode(bytes(value)).decode("ascii")
+
+
+# The encoder calls `_json_default` for every value JSON has no type for (a fetch's
+# timestamps and numerics, in every row), so the exact types are found with one lookup.
+_BY_TYPE = {
+    datetime.datetime: datetime.datetime.isoformat,
+    datetime.date: datetime.date.isoformat,
+    datetime.time: datetime.time.isoformat,
+    decimal.Decimal: _decimal_json,
+    uuid.UUID: str,
+    datetime.timedelta: datetime.timedelta.total_seconds,
+    bytes: _base64,
+    bytearray: _base64,
+    memoryview: _base64,
+}
+
+
 def _json_default(value):
+    convert = _BY_TYPE.get(value.__class__)
+    if convert is not None:
+        return convert(value)
+    # Subclasses (e.g. a handler's own datetime subclass).
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
-        if not value.is_finite():
-            return str(value)
-        return int(value) if value == value.to_integral_value() else float(value)
+        return _decimal_json(value)
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, datetime.timedelta):
         return value.total_seconds()
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return base64.b64encode(bytes(value)).decode("ascii")
+        return _base64(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 

@@ -88,6 +88,12 @@ fn build_with(
         .async_stack_size(MAX_WASM_STACK + (2 << 20))
         .cranelift_opt_level(OptLevel::Speed);
 
+    // For profiling guests with `perf`: JIT code gets names in /tmp/perf-<pid>.map (function
+    // indices of the stripped interpreter; see README, "Profiling"). Off unless asked for.
+    if std::env::var_os("PUBFN_GUEST_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
+
     let mut cache = CacheConfig::new();
     cache.with_directory(cache_dir.join("wasmtime"));
     let cache = Cache::new(cache).map_err(|e| SandboxError::Engine(format!("cache: {e:#}")))?;
