@@ -12,7 +12,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use super::capability::{DatabaseCapability, DbError, DbFuture};
 use super::pool::{DbTarget, TenantPools};
-use super::run::{ResultCaps, count, rows, sql_error};
+use super::run::{ResultCaps, count, rows, rows_read_only, sql_error};
 use super::statements::{self, qualified_table};
 
 #[doc(hidden)]
@@ -166,6 +166,15 @@ impl TenantDatabaseAccess {
             let mode = if op == "fetch" { " READ ONLY" } else { "" };
             format!("BEGIN{mode}; SET LOCAL statement_timeout = {timeout_ms}")
         };
+        if op == "fetch" && !in_transaction {
+            // Started and committed by the fetch itself, with fewer round trips.
+            let sql = select_statement(request)?;
+            let outcome = rows_read_only(connection.client(), &start, &sql, &self.caps).await;
+            if outcome.is_err() {
+                let _ = connection.client().batch_execute("ROLLBACK").await;
+            }
+            return outcome;
+        }
         let outcome = match connection.client().batch_execute(&start).await {
             Ok(()) => self.run(op, request, connection.client()).await,
             Err(e) => Err(sql_error(e)),
@@ -196,16 +205,7 @@ impl TenantDatabaseAccess {
     ) -> Result<Vec<u8>, DbError> {
         let caps = &self.caps;
         match op {
-            "fetch" => {
-                let options = request
-                    .get("options")
-                    .and_then(Value::as_object)
-                    .cloned()
-                    .unwrap_or_default();
-                let sql = statements::select(request, &options)?;
-                statements::refuse_session_control(&sql)?;
-                rows(client, &sql, false, caps).await
-            }
+            "fetch" => rows(client, &select_statement(request)?, false, caps).await,
             "execute" => {
                 let query = request
                     .get("query")
@@ -242,6 +242,18 @@ impl TenantDatabaseAccess {
             }
         }
     }
+}
+
+/// The SELECT of a `fetch` request.
+fn select_statement(request: &Map<String, Value>) -> Result<super::sql::Sql, DbError> {
+    let options = request
+        .get("options")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let sql = statements::select(request, &options)?;
+    statements::refuse_session_control(&sql)?;
+    Ok(sql)
 }
 
 /// The time a statement may take: the request's remaining time, less a tenth of it (at most

@@ -35,23 +35,32 @@ async fn prepare(
     let text = sql.render(&[]);
     let statement = client.prepare(&text).await.map_err(sql_error)?;
     if statement.params().len() != sql.params.len() {
-        return Err(DbError::Invalid(format!(
-            "the statement has {} parameters but {} values were given",
-            statement.params().len(),
-            sql.params.len()
-        )));
+        return Err(param_count_mismatch(&statement, sql));
+    }
+    if !needs_casts(&statement) {
+        return Ok((text, statement));
     }
     let casts: Vec<Option<String>> = statement
         .params()
         .iter()
         .map(|ty| (!encoded_natively(ty)).then(|| text_cast(ty)))
         .collect();
-    if casts.iter().all(Option::is_none) {
-        return Ok((text, statement));
-    }
     let text = sql.render(&casts);
     let statement = client.prepare(&text).await.map_err(sql_error)?;
     Ok((text, statement))
+}
+
+/// Whether a parameter of `statement` has a type the host does not encode itself.
+fn needs_casts(statement: &Statement) -> bool {
+    !statement.params().iter().all(encoded_natively)
+}
+
+fn param_count_mismatch(statement: &Statement, sql: &Sql) -> DbError {
+    DbError::Invalid(format!(
+        "the statement has {} parameters but {} values were given",
+        statement.params().len(),
+        sql.params.len()
+    ))
 }
 
 fn bound(sql: &Sql) -> Vec<Param> {
@@ -71,25 +80,92 @@ pub async fn rows(
     caps: &ResultCaps,
 ) -> Result<Vec<u8>, DbError> {
     let (text, inner) = prepare(client, sql).await?;
+    let statement = client
+        .prepare_typed(&wrap(&text, dml), inner.params())
+        .await
+        .map_err(sql_error)?;
+    let found = client
+        .query(&statement, &refs(&bound(sql)))
+        .await
+        .map_err(sql_error)?;
+    shape(&inner, &found, caps)
+}
+
+/// A `fetch` in a read-only transaction of its own, in two round trips instead of five: the
+/// transaction's start (`begin`) travels with both statements' preparation, and the query
+/// with the COMMIT. Nothing runs before `begin` has succeeded, and committing a read-only
+/// transaction early has no effect. On an error the transaction may still be open: the
+/// caller rolls back.
+pub async fn rows_read_only(
+    client: &tokio_postgres::Client,
+    begin: &str,
+    sql: &Sql,
+    caps: &ResultCaps,
+) -> Result<Vec<u8>, DbError> {
+    let text = sql.render(&[]);
+    let wrapped = wrap(&text, false);
+    let (begun, inner, outer) = tokio::join!(
+        client.batch_execute(begin),
+        client.prepare(&text),
+        client.prepare(&wrapped)
+    );
+    begun.map_err(sql_error)?;
+    let inner = inner.map_err(sql_error)?;
+    let outer = match outer {
+        // The common case: no parameter needs a cast from text, and PostgreSQL inferred the
+        // same parameter types for the wrapped statement as for the statement itself.
+        Ok(outer) if outer.params() == inner.params() && !needs_casts(&inner) => outer,
+        _ => {
+            let (text, inner) = prepare(client, sql).await?;
+            let outer = client
+                .prepare_typed(&wrap(&text, false), inner.params())
+                .await
+                .map_err(sql_error)?;
+            return query_and_commit(client, sql, &inner, &outer, caps).await;
+        }
+    };
+    if inner.params().len() != sql.params.len() {
+        return Err(param_count_mismatch(&inner, sql));
+    }
+    query_and_commit(client, sql, &inner, &outer, caps).await
+}
+
+async fn query_and_commit(
+    client: &tokio_postgres::Client,
+    sql: &Sql,
+    inner: &Statement,
+    outer: &Statement,
+    caps: &ResultCaps,
+) -> Result<Vec<u8>, DbError> {
+    let params = bound(sql);
+    let params = refs(&params);
+    let (found, committed) =
+        tokio::join!(client.query(outer, &params), client.batch_execute("COMMIT"));
+    let found = found.map_err(sql_error)?;
+    committed.map_err(sql_error)?;
+    shape(inner, &found, caps)
+}
+
+/// `text` as one JSON text per row.
+fn wrap(text: &str, dml: bool) -> String {
+    if dml {
+        format!("WITH q AS ({text}) SELECT to_json(q)::text FROM q")
+    } else {
+        format!("SELECT to_json(q)::text FROM ({text}) q")
+    }
+}
+
+/// The ABI's result: `inner`'s columns with their types, and the rows' JSON, within `caps`.
+fn shape(
+    inner: &Statement,
+    found: &[tokio_postgres::Row],
+    caps: &ResultCaps,
+) -> Result<Vec<u8>, DbError> {
     let columns: Vec<Value> = inner
         .columns()
         .iter()
         .map(|c| serde_json::json!({"name": c.name(), "type": c.type_().name()}))
         .collect();
-    let wrapped = if dml {
-        format!("WITH q AS ({text}) SELECT to_json(q)::text FROM q")
-    } else {
-        format!("SELECT to_json(q)::text FROM ({text}) q")
-    };
-    let statement = client
-        .prepare_typed(&wrapped, inner.params())
-        .await
-        .map_err(sql_error)?;
-    let params = bound(sql);
-    let found = client
-        .query(&statement, &refs(&params))
-        .await
-        .map_err(sql_error)?;
     let mut out = format!("{{\"columns\":{},\"rows\":[", Value::Array(columns)).into_bytes();
     for (i, row) in found.iter().enumerate() {
         if i >= caps.max_rows {
