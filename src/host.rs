@@ -61,6 +61,9 @@ pub struct HostState {
     pub limiter: GuestLimiter,
     /// Files the guest holds open, within its budget.
     pub open_files: files::OpenFiles,
+    /// Called as a host call starts waiting on I/O (its database, its state), so that the
+    /// sandbox can give the guest's core to another guest meanwhile.
+    pub on_io_wait: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 /// Adds the host's imports (`pq`) and the counted WASI file calls to `linker`, which must
@@ -131,6 +134,7 @@ impl HostState {
             pending_result: None,
             limiter,
             open_files: files::OpenFiles::default(),
+            on_io_wait: None,
         }
     }
 

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::capability::{DatabaseCapability, DbError, DbFuture};
-use super::pool::{DbTarget, TenantPools};
+use super::pool::{DbTarget, TenantPools, reset_and_begin};
 use super::run::{ResultCaps, count, rows, rows_read_only, sql_error};
 use super::statements::{self, qualified_table};
 
@@ -175,9 +175,18 @@ impl TenantDatabaseAccess {
             }
             return outcome;
         }
-        let outcome = match connection.client().batch_execute(&start).await {
+        let started = if in_transaction {
+            connection
+                .client()
+                .batch_execute(&start)
+                .await
+                .map_err(sql_error)
+        } else {
+            reset_and_begin(connection.client(), &start).await
+        };
+        let outcome = match started {
             Ok(()) => self.run(op, request, connection.client()).await,
-            Err(e) => Err(sql_error(e)),
+            Err(e) => Err(e),
         };
         if let Connection::Transaction(guard) = &mut connection {
             if matches!(outcome, Err(DbError::Sql { .. })) {

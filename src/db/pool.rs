@@ -8,8 +8,11 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 
 use super::DbError;
 
-/// Run on every connection before it is handed out again.
-const RESET_SESSION: &str = "ROLLBACK; CLOSE ALL; RESET ALL; UNLISTEN *; \
+/// Undoes whatever the tenant's last request left on a pooled connection's session (an open
+/// transaction, settings, cursors, LISTENs, advisory locks, temp tables). Every checkout runs
+/// it first, pipelined with its own first statements so that it costs no round trip of its
+/// own: see [`TenantPools::get`] and [`reset_and_begin`].
+pub const RESET_SESSION: &str = "ROLLBACK; CLOSE ALL; RESET ALL; UNLISTEN *; \
     SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
 
 /// Where a tenant database is and who connects to it.
@@ -89,7 +92,8 @@ impl TenantPools {
         }
     }
 
-    /// A connection to `target`, waiting at most until `deadline`.
+    /// A connection to `target`, waiting at most until `deadline`. It may still carry what
+    /// the tenant's last request left on it: run [`RESET_SESSION`] before anything else.
     pub async fn get(
         &self,
         target: &DbTarget,
@@ -158,10 +162,10 @@ impl TenantPools {
             config,
             tokio_postgres::NoTls,
             ManagerConfig {
-                // A connection comes back from a hostile handler: whatever it left behind (an
-                // open transaction, session settings, temp tables, advisory locks, LISTENs) is
-                // undone before the next request of the tenant gets it.
-                recycling_method: RecyclingMethod::Custom(RESET_SESSION.into()),
+                // A connection comes back from a hostile handler, but deadpool's own reset at
+                // checkout would cost a round trip before the caller's first statement: the
+                // caller sends RESET_SESSION itself, in the same flight as that statement.
+                recycling_method: RecyclingMethod::Fast,
             },
         );
         let pool = Pool::builder(manager)
@@ -172,4 +176,14 @@ impl TenantPools {
         self.pools.insert(key, (target.clone(), pool.clone()));
         Ok(pool)
     }
+}
+
+/// Resets a connection just taken from the pool and runs `begin`, in one round trip.
+pub async fn reset_and_begin(client: &tokio_postgres::Client, begin: &str) -> Result<(), DbError> {
+    let (reset, begun) = tokio::join!(
+        client.batch_execute(RESET_SESSION),
+        client.batch_execute(begin)
+    );
+    reset.map_err(super::run::sql_error)?;
+    begun.map_err(super::run::sql_error)
 }

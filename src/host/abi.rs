@@ -193,15 +193,28 @@ async fn dispatch(host: &mut HostState, op: i32, arg: Vec<u8>) -> Result<Vec<u8>
             let deadline = host
                 .deadline
                 .unwrap_or_else(|| std::time::Instant::now() + std::time::Duration::from_secs(30));
+            waiting_on_io(host);
             db::call(host.capabilities.db.as_deref(), deadline, &arg).await
         }
         op::SECRET => secret::get(host.capabilities.secrets.as_deref(), &arg).await,
-        op::STATE_GET => state::get(host.capabilities.state.as_deref()).await,
-        op::STATE_SET => state::set(host.capabilities.state.as_deref(), &arg).await,
+        op::STATE_GET => {
+            waiting_on_io(host);
+            state::get(host.capabilities.state.as_deref()).await
+        }
+        op::STATE_SET => {
+            waiting_on_io(host);
+            state::set(host.capabilities.state.as_deref(), &arg).await
+        }
         _ => Err(AbiError::new(
             AbiError::NO_OP,
             format!("unknown host operation {op}"),
         )),
+    }
+}
+
+fn waiting_on_io(host: &HostState) {
+    if let Some(notify) = &host.on_io_wait {
+        notify();
     }
 }
 

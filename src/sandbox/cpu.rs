@@ -81,6 +81,14 @@ impl GuestCpu {
         drop(released);
     }
 
+    /// Offers the lent turn to a waiter at once: the guest is in a host call that waits on
+    /// I/O.
+    pub fn offer(&self) {
+        if let Some(turn) = &self.account().turn {
+            turn.offer();
+        }
+    }
+
     /// Starts a call with a fresh budget of `limit`.
     pub fn arm(&self, limit: Duration) {
         let mut account = self.account();

@@ -75,6 +75,8 @@ impl Instance {
         let mut store = Store::new(pre.module().engine(), state);
         store.limiter(|state| &mut state.limiter);
         let cpu = GuestCpu::install(&mut store, scheduler.clone(), Arc::from(tenant));
+        let waiting = cpu.clone();
+        store.data_mut().on_io_wait = Some(Arc::new(move || waiting.offer()));
         let instance = pre
             .instantiate_async(&mut store)
             .await

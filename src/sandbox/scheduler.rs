@@ -8,6 +8,9 @@
 //! once the call has lasted into the next tick, a waiter may take it (the guest sleeps or
 //! waits on its database, so it needs no core); a quick call (a clock read, a write to the
 //! captured stdout) takes it back with one atomic operation, and nothing is handed over. A
+//! host call that waits on I/O (the tenant's database) offers its turn at once instead
+//! ([`Turn::offer`]): with guests waiting on their databases for a round trip each, waiting
+//! for the tick left the cores 20 % idle under load. A
 //! tenant that holds no turn at all does not even wait for the tick: its arrival bumps the
 //! epoch, so running guests check in at once.
 
@@ -51,7 +54,8 @@ impl CpuScheduler {
         Arc::new(CpuScheduler {
             turns: turns.max(1),
             waiting: AtomicUsize::new(0),
-            tick: AtomicU64::new(0),
+            // From 1, so that a turn offered (lent "at tick 0") can be taken at once.
+            tick: AtomicU64::new(1),
             state: Mutex::default(),
             preempt: Box::new(preempt),
         })

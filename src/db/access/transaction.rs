@@ -6,6 +6,7 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 
 use super::super::DbError;
+use super::super::pool::reset_and_begin;
 use super::super::run::sql_error;
 use super::{OpenTransaction, TenantDatabaseAccess, remaining_ms};
 
@@ -40,13 +41,11 @@ impl TenantDatabaseAccess {
         }
         let client = self.pools.get(target, deadline).await?;
         // The transaction cannot outlive the request, even idle.
-        client
-            .batch_execute(&format!(
-                "BEGIN; SET LOCAL idle_in_transaction_session_timeout = {}",
-                remaining_ms(deadline)
-            ))
-            .await
-            .map_err(sql_error)?;
+        let begin = format!(
+            "BEGIN; SET LOCAL idle_in_transaction_session_timeout = {}",
+            remaining_ms(deadline)
+        );
+        reset_and_begin(&client, &begin).await?;
         *guard = Some(OpenTransaction {
             name: target.name.clone(),
             client,

@@ -91,3 +91,35 @@ async fn a_turn_lent_across_a_tick_goes_to_a_waiter_and_a_quick_lend_does_not() 
     assert_eq!(scheduler.lock().grants.len(), 0);
     assert!(scheduler.lock().held.is_empty());
 }
+
+#[tokio::test]
+async fn a_turn_offered_while_waiting_on_io_goes_to_a_waiter_without_a_tick() {
+    let scheduler = CpuScheduler::new(1, || {});
+    let (reader, other) = (tenant("reader"), tenant("other"));
+    let turn = scheduler.acquire(&reader).await;
+    let s = scheduler.clone();
+    let o = other.clone();
+    let waiting = tokio::spawn(async move { s.acquire(&o).await });
+    while !scheduler.contended() {
+        tokio::task::yield_now().await;
+    }
+    // The call hook lends the turn as the host call starts; the database call offers it.
+    turn.lend();
+    turn.offer();
+    // No tick ever comes in this test: only the offer can hand the turn over.
+    let taken = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+        .await
+        .expect("the offered turn was not handed to the waiter")
+        .unwrap();
+    assert!(!turn.reclaim(), "the waiter took the offered turn");
+    drop(turn);
+    assert_eq!(scheduler.lock().grants.len(), 1);
+    drop(taken);
+    assert!(scheduler.lock().held.is_empty());
+
+    // Offered with nobody waiting, the turn is the guest's again when it resumes.
+    let turn = scheduler.acquire(&reader).await;
+    turn.lend();
+    turn.offer();
+    assert!(turn.reclaim());
+}

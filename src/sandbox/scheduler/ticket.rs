@@ -33,6 +33,20 @@ impl Grant {
         );
     }
 
+    /// Lends the turn as if since before every tick: a waiter may take it at once.
+    fn offer(&self) {
+        let mut state = self.state.load(Ordering::Acquire);
+        while state != TAKEN && state != 0 {
+            match self
+                .state
+                .compare_exchange(state, 0, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                Err(now) => state = now,
+            }
+        }
+    }
+
     fn reclaim(&self) -> bool {
         let mut state = self.state.load(Ordering::Acquire);
         loop {
@@ -74,6 +88,15 @@ impl Turn {
     /// Lends the turn for the length of a host call: a waiter may take it after a tick.
     pub fn lend(&self) {
         self.grant.lend(self.scheduler.tick.load(Ordering::Relaxed));
+    }
+
+    /// Lends the turn for a host call that waits on I/O (a database): a waiter takes it at
+    /// once rather than after a tick, so the core works for someone else meanwhile.
+    pub fn offer(&self) {
+        self.grant.offer();
+        if self.scheduler.contended() {
+            self.scheduler.dispatch(&mut self.scheduler.lock());
+        }
     }
 
     /// Takes a lent turn back; `false` if a waiter took it (the turn is then gone).
