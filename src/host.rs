@@ -47,6 +47,8 @@ pub struct HostState {
     pub request: Option<Arc<GuestRequest>>,
     /// The handler script's source.
     pub script: Option<Arc<str>>,
+    /// The script's code object: cached from an earlier instance, or offered by this one.
+    pub code: script::ScriptCode,
     /// What the guest answered.
     pub response: response::ResponseSlot,
     /// Why the guest says it failed, if it did.
@@ -127,6 +129,7 @@ impl HostState {
             wasi,
             request: None,
             script: None,
+            code: script::ScriptCode::default(),
             response: response::ResponseSlot::new(response_limits),
             error_report: None,
             capabilities: Capabilities::default(),

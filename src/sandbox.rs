@@ -2,6 +2,7 @@
 //! under hard limits. Knows nothing of HTTP or Postgres; it runs a [`Call`] and returns a
 //! [`Reply`] or a [`CallError`] that says exactly what went wrong.
 
+mod code_cache;
 mod core;
 mod cpu;
 pub mod engine;

@@ -213,3 +213,54 @@ async fn a_warm_instance_that_hit_its_memory_limit_is_not_reused_even_if_it_reco
         "but its instance is not reused"
     );
 }
+
+/// Strict instances after the first load the code object it compiled (ABI ops 7 and 8).
+#[tokio::test(flavor = "multi_thread")]
+async fn later_strict_instances_run_the_cached_code_and_still_quote_the_source() {
+    let script = "def helper(x):\n    return 1 / x\n\ndef handler():\n    if request.args.get('x'):\n        return helper(int(request.args['x']))\n    return helper(0)\n";
+    for round in 0..3 {
+        let reply = sandbox()
+            .handle(call("alpha", "cached-code", script, get("/c", "x=4")))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {}", e.kind));
+        assert_eq!(reply.response.body, b"0.25");
+        let error = sandbox()
+            .handle(call("alpha", "cached-code", script, get("/c", "")))
+            .await
+            .expect_err("division by zero");
+        match error.kind {
+            pubfn::sandbox::CallErrorKind::Exception(report) => {
+                let tb = report.traceback.unwrap();
+                assert!(tb.contains("return 1 / x"), "round {round}: {tb}");
+                assert!(tb.contains("line 7, in handler"), "round {round}: {tb}");
+            }
+            other => panic!("round {round}: expected an exception, got {other:?}"),
+        }
+    }
+}
+
+/// A script's own module code cannot plant a different code object for its later instances,
+/// nor can an offer with no cache entry survive a script that failed to load.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_script_cannot_plant_code_for_its_later_instances() {
+    let planter = r#"
+import _pq, marshal
+planted = compile("def handler():\n    return 'planted'\n", "handler.py", "exec")
+_pq.call(_pq.PQ_OP_SCRIPT_CODE_OFFER, marshal.dumps(planted))
+def handler():
+    return "original"
+"#;
+    for round in 0..4 {
+        let reply = sandbox()
+            .handle(call("alpha", "planter", planter, get("/p", "")))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {}", e.kind));
+        assert_eq!(reply.response.body, b"original", "round {round}");
+    }
+    let oversized = "import _pq\ntry:\n    _pq.call(_pq.PQ_OP_SCRIPT_CODE_OFFER, b'x' * (2 << 20))\n    outcome = 'accepted'\nexcept Exception as exc:\n    outcome = type(exc).__name__\ndef handler():\n    return outcome\n";
+    let reply = sandbox()
+        .handle(call("alpha", "oversized", oversized, get("/o", "")))
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.kind));
+    assert_eq!(reply.response.body, b"HostError");
+}

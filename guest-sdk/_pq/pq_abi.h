@@ -4,7 +4,7 @@
 #ifndef PQ_ABI_H
 #define PQ_ABI_H
 
-#define PQ_ABI_VERSION 3
+#define PQ_ABI_VERSION 4
 
 /* Operations of pq.host_call. */
 #define PQ_OP_REQUEST_HEAD   1  /* -> JSON head of the current request */
@@ -13,6 +13,8 @@
 #define PQ_OP_RESPONSE_HEAD  4  /* JSON {"status", "headers"} -> nothing */
 #define PQ_OP_RESPONSE_BODY  5  /* raw body -> nothing */
 #define PQ_OP_ERROR_REPORT   6  /* JSON error report -> nothing */
+#define PQ_OP_SCRIPT_CODE    7  /* -> the script's cached code object (marshal), or nothing */
+#define PQ_OP_SCRIPT_CODE_OFFER 8 /* marshalled code object -> nothing */
 #define PQ_OP_DB             16 /* JSON database call -> JSON result */
 #define PQ_OP_SECRET         17 /* UTF-8 secret name -> UTF-8 value */
 #define PQ_OP_STATE_GET      18 /* nothing -> the endpoint's JSON state */

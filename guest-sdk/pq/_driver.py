@@ -5,6 +5,7 @@ Each returns 0 on success, or 1 after telling the host why it failed (PQ_OP_ERRO
 
 import collections
 import linecache
+import marshal
 import os
 import sys
 import traceback
@@ -20,10 +21,15 @@ import random
 import re  # noqa: F401
 import urllib.parse  # noqa: F401
 
+import _pq
+
 from . import _abi, _request, _response
 from .errors import DatabaseUnavailable
 
 SCRIPT_NAME = "handler.py"
+
+# Bound at snapshot time, like the rest of the SDK's own tools.
+_marshal_loads, _marshal_dumps = marshal.loads, marshal.dumps
 
 _handler = None
 _takes_request = False
@@ -82,6 +88,27 @@ def _compile():
     return compile(source, SCRIPT_NAME, "exec", dont_inherit=True)
 
 
+def _code():
+    """The script's code object: the one an earlier instance of this endpoint version
+    compiled (ABI ops 7 and 8), or compiled here and offered to the next instances."""
+    cached = _abi.call(_pq.PQ_OP_SCRIPT_CODE)
+    if cached:
+        try:
+            code = _marshal_loads(cached)
+            source = _abi.script_source()
+            linecache.cache[SCRIPT_NAME] = (len(source), None, source.splitlines(True), SCRIPT_NAME)
+            return code
+        except Exception:
+            pass  # not a code object after all: compile it afresh
+    code = _compile()
+    try:
+        offer = _marshal_dumps(code)
+    except Exception:
+        offer = b""
+    _abi.call(_pq.PQ_OP_SCRIPT_CODE_OFFER, offer)
+    return code
+
+
 def _report_syntax(exc):
     return _report("syntax", f"{type(exc).__name__}: {exc.msg}", type=type(exc).__name__,
                    line=exc.lineno, column=exc.offset, text=(exc.text or "").rstrip("\n"))
@@ -126,7 +153,7 @@ def load_script():
     # nothing 256 bits do not.
     random.seed(int.from_bytes(os.urandom(32), "little"))
     try:
-        code = _compile()
+        code = _code()
     except SyntaxError as exc:
         return _report_syntax(exc)
     except BaseException as exc:

@@ -10,7 +10,7 @@ use wasmtime::{Caller, Extern, Linker, Memory};
 use super::{HostState, db, error_report, request, response, script, secret, state};
 
 /// The ABI version this host speaks (`PQ_ABI_VERSION` in guest-sdk/_pq/pq_abi.h).
-pub const ABI_VERSION: i32 = 3;
+pub const ABI_VERSION: i32 = 4;
 
 /// Largest argument a guest may pass to one host call: above the largest response body we
 /// accept, and small enough that a copy of it never threatens the host.
@@ -30,6 +30,10 @@ pub mod op {
     pub const RESPONSE_BODY: i32 = 5;
     /// JSON report of why the guest failed.
     pub const ERROR_REPORT: i32 = 6;
+    /// The script's cached code object, or nothing.
+    pub const SCRIPT_CODE: i32 = 7;
+    /// The guest offers the code object it compiled.
+    pub const SCRIPT_CODE_OFFER: i32 = 8;
     /// JSON database call.
     pub const DB: i32 = 16;
     /// A tenant secret's value by name.
@@ -182,6 +186,8 @@ async fn dispatch(host: &mut HostState, op: i32, arg: Vec<u8>) -> Result<Vec<u8>
         op::REQUEST_HEAD => request::head(host.request.as_deref()),
         op::REQUEST_BODY => request::body(host.request.as_deref()),
         op::SCRIPT_SOURCE => script::source(host.script.as_deref()),
+        op::SCRIPT_CODE => Ok(script::cached_code(&host.code)),
+        op::SCRIPT_CODE_OFFER => script::offer_code(&mut host.code, arg).map(|()| Vec::new()),
         op::RESPONSE_HEAD => response::set_head(&mut host.response, &arg).map(|()| Vec::new()),
         op::RESPONSE_BODY => response::set_body(&mut host.response, arg).map(|()| Vec::new()),
         op::ERROR_REPORT => {

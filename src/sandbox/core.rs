@@ -6,6 +6,7 @@ use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{Engine, Linker};
 
+use super::code_cache::{CodeCache, CodeKey};
 use super::instance::Instance;
 use super::pool::{WarmKey, WarmPool};
 use super::scheduler::{Ticket, Turn};
@@ -23,6 +24,7 @@ pub(crate) struct SandboxCore {
     runtime: Arc<PythonRuntime>,
     snapshots: Snapshots,
     warm: WarmPool,
+    code: CodeCache,
     slots: Arc<Semaphore>,
     scheduler: Arc<scheduler::CpuScheduler>,
     config: SandboxConfig,
@@ -69,6 +71,7 @@ impl SandboxCore {
             slots: Arc::new(Semaphore::new(config.max_instances as usize)),
             scheduler,
             warm: WarmPool::new(config.warm_max_idle),
+            code: CodeCache::default(),
             engine,
             runtime,
             snapshots,
@@ -94,6 +97,7 @@ impl SandboxCore {
     /// Drops everything held for `tenant`: its snapshot and idle warm instances.
     pub async fn forget_tenant(&self, tenant: &str) {
         self.warm.forget_tenant(tenant);
+        self.code.forget_tenant(tenant);
         self.snapshots.forget(tenant).await;
     }
 
@@ -166,9 +170,20 @@ impl SandboxCore {
                     .instantiate(&call.tenant, call.script, &call.limits, deadline, turn)
                     .await?;
                 // Module-level code may use the capabilities too.
-                instance.store.data_mut().capabilities = call.capabilities.clone();
-                instance.store.data_mut().deadline = Some(deadline);
+                let code_key = CodeKey {
+                    tenant: call.tenant.clone(),
+                    endpoint: key.endpoint.clone(),
+                    version: key.version.clone(),
+                };
+                let state = instance.store.data_mut();
+                state.capabilities = call.capabilities.clone();
+                state.deadline = Some(deadline);
+                state.code.cached = self.code.get(&code_key);
+                state.code.accepting = true;
                 instance.load(&call.limits, deadline).await?;
+                if let Some(code) = instance.store.data_mut().code.offered.take() {
+                    self.code.put(code_key, code);
+                }
                 (instance, false)
             }
         };
