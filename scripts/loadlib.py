@@ -88,13 +88,20 @@ def wait_for(predicate, what, timeout=600):
 
 
 def build_release():
-    log("building pubfn (release)")
+    log("building the Python runtime (cached by its inputs) and pubfn (release)")
+    run(str(ROOT / "scripts" / "build-python-runtime"))
     run("cargo", "build", "--release", "--locked", "--manifest-path", str(ROOT / "Cargo.toml"))
 
 
-def start_pubfn(work, extra=()):
-    """Starts the release build with its private PostgreSQL under `work`; returns (process, base URL)."""
+def start_pubfn(work, extra=(), private_cache=False):
+    """Starts the release build with its private PostgreSQL under `work`; returns (process, base URL).
+
+    With `private_cache`, snapshots and compiled code go under `work` too, so every tenant is
+    built from scratch as on a fresh machine (the runtime itself still comes from the cache)."""
     env = dict(os.environ, PUBFN_ADMIN_KEY=ADMIN_KEY, PUBFN_LOG="warn")
+    if private_cache:
+        runtime = (CACHE / "runtime" / "current").resolve()
+        env.update(PUBFN_CACHE_DIR=str(work / "cache"), PUBFN_RUNTIME=str(runtime))
     server = subprocess.Popen([str(ROOT / "target/release/pubfn"), "serve", "--listen", "127.0.0.1:0",
                                "--data-dir", str(work / "data"), *extra],
                               env=env, stdout=open(work / "pubfn.out", "w"), stderr=open(work / "pubfn.err", "w"))

@@ -158,3 +158,42 @@ async fn logs_are_bounded_per_tenant() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routine_entries_beyond_their_rate_are_skipped_and_the_rest_always_written() {
+    let db = fresh_database("logsampling").await;
+    let server = Server::start(Some(&db), &["--log-routine-per-second", "2"]);
+    let script = "def handler():\n    if request.args.get('say'):\n        print('said', request.args['say'])\n    return 'ok'\n";
+    tenant_with_endpoint(&server, "busy", "e", "/e", script).await;
+    let auth = format!(
+        "Bearer {}",
+        token(&server, "busy", json!({"name": "c"})).await
+    );
+    let url = format!("{}/busy/e", server.base);
+    let started = Instant::now();
+    for _ in 0..20 {
+        let reply = request("GET", &url, &[("authorization", &auth)], b"").await;
+        assert_eq!(reply.status, 200);
+    }
+    for i in 0..3 {
+        let reply = request(
+            "GET",
+            &format!("{url}?say={i}"),
+            &[("authorization", &auth)],
+            b"",
+        )
+        .await;
+        assert_eq!(reply.status, 200);
+    }
+    let entries = logs_until(&server, "/tenants/busy/endpoints/e/logs", |e| {
+        e.iter().filter(|e| e["output"] != "").count() == 3
+    })
+    .await;
+    let routine = entries.iter().filter(|e| e["output"] == "").count();
+    // Two to start with, and whatever refilled at 2 a second while the calls ran.
+    let refilled = (started.elapsed().as_secs_f64() * 2.0).ceil() as usize;
+    assert!(
+        (2..=2 + refilled).contains(&routine) && routine < 20,
+        "{routine} routine entries of 20 calls at 2 a second ({refilled} refilled)"
+    );
+}

@@ -44,6 +44,11 @@ pub struct ServeArgs {
     /// Handlers' log entries kept per tenant at most.
     #[arg(long, default_value_t = LogRetention::default().max_per_tenant)]
     pub log_max_per_tenant: i64,
+    /// Routine handler log entries (status below 400, no output, no error) written per tenant
+    /// and second at most (0: none); the rest of them are skipped. Entries with output or an
+    /// error are always written.
+    #[arg(long, default_value_t = LogRetention::default().routine_per_second)]
+    pub log_routine_per_second: u32,
     /// How often old log entries are pruned, in seconds.
     #[arg(long, default_value_t = LogRetention::default().prune_every.as_secs())]
     pub log_prune_interval_secs: u64,
@@ -122,6 +127,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         max_age_secs: args.log_max_age_secs,
         max_per_tenant: args.log_max_per_tenant,
         prune_every: std::time::Duration::from_secs(args.log_prune_interval_secs.max(1)),
+        routine_per_second: args.log_routine_per_second,
     };
     let logs = LogSink::start(store.clone(), retention);
     let state = Arc::new(AppState {

@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use dashmap::DashMap;
 use tokio::sync::mpsc;
 
 use super::Store;
@@ -29,6 +30,9 @@ pub struct LogRetention {
     pub max_per_tenant: i64,
     /// How often pruning runs.
     pub prune_every: Duration,
+    /// Routine entries (a status below 400, no output, no error) written per tenant and
+    /// second at most; entries with something to say are always written.
+    pub routine_per_second: u32,
 }
 
 impl Default for LogRetention {
@@ -37,6 +41,7 @@ impl Default for LogRetention {
             max_age_secs: 7 * 24 * 3600,
             max_per_tenant: 10_000,
             prune_every: Duration::from_secs(60),
+            routine_per_second: 100,
         }
     }
 }
@@ -46,6 +51,35 @@ impl Default for LogRetention {
 pub struct LogSink {
     tx: mpsc::Sender<LogEntry>,
     dropped: Arc<AtomicU64>,
+    routine: Arc<RoutineBudget>,
+}
+
+/// How many routine entries each tenant may still write: a token bucket per tenant, refilled
+/// at `per_second` and holding a second's worth. At thousands of requests a second, writing
+/// every successful call cost PostgreSQL a tenth of the machine while the count cap kept only
+/// the last few seconds of them anyway; metrics still count every request.
+struct RoutineBudget {
+    per_second: f64,
+    buckets: DashMap<String, (f64, Instant)>,
+}
+
+impl RoutineBudget {
+    fn admit(&self, tenant: &str) -> bool {
+        let now = Instant::now();
+        let mut bucket = self
+            .buckets
+            .entry(tenant.to_string())
+            .or_insert((self.per_second, now));
+        let (tokens, last) = &mut *bucket;
+        *tokens = (*tokens + (now - *last).as_secs_f64() * self.per_second).min(self.per_second);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl LogSink {
@@ -57,11 +91,20 @@ impl LogSink {
         LogSink {
             tx,
             dropped: Arc::default(),
+            routine: Arc::new(RoutineBudget {
+                per_second: f64::from(retention.routine_per_second),
+                buckets: DashMap::new(),
+            }),
         }
     }
 
-    /// Queues an entry; drops it (and counts the drop) if the queue is full.
+    /// Queues an entry; drops it (and counts the drop) if the queue is full. A routine entry
+    /// (below 400, no output, no error) beyond its tenant's rate is skipped.
     pub fn record(&self, entry: LogEntry) {
+        let routine = entry.status < 400 && entry.output.is_empty() && entry.error.is_none();
+        if routine && !self.routine.admit(&entry.tenant) {
+            return;
+        }
         if self.tx.try_send(entry).is_err() {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
@@ -100,5 +143,30 @@ async fn prune(store: Store, retention: LogRetention) {
         {
             tracing::warn!("pruning handler logs failed: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RoutineBudget;
+    use dashmap::DashMap;
+
+    #[test]
+    fn each_tenant_gets_its_own_second_of_routine_entries() {
+        let budget = RoutineBudget {
+            per_second: 5.0,
+            buckets: DashMap::new(),
+        };
+        let admitted = (0..20).filter(|_| budget.admit("busy")).count();
+        assert_eq!(
+            admitted, 5,
+            "a second's worth, then nothing until it refills"
+        );
+        assert!(budget.admit("quiet"), "another tenant's budget is its own");
+        let none = RoutineBudget {
+            per_second: 0.0,
+            buckets: DashMap::new(),
+        };
+        assert!(!none.admit("busy"), "0 writes no routine entry");
     }
 }
