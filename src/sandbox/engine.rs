@@ -63,7 +63,9 @@ fn build_with(
     // (Linux ≥ 6.7) wasmtime finds exactly the dirtied pages when an instance ends and copies
     // the image back into them, up to this many bytes per slot, so the next instance of the
     // same snapshot in that slot (slots prefer their last module) starts without faulting
-    // them in again. Without the ioctl wasmtime would memset this many low bytes instead,
+    // them in again. (Upstream stopped at 32 dirty regions, which CPython always exceeds: the
+    // patched copy in third_party/ scans them all; tests/sandbox_memory_reset.rs checks it.)
+    // Without the ioctl wasmtime would memset this many low bytes instead,
     // which costs more than the faults it saves, so then only 1 MiB is kept.
     if pagemap {
         pool.pagemap_scan(wasmtime::Enabled::Yes);
