@@ -13,6 +13,10 @@ _loads = json.loads
 _Decimal = decimal.Decimal
 
 _INTS = {"int2", "int4", "int8", "oid"}
+# Types whose JSON never holds a number with a fraction, so their values need no look.
+_NEVER_FRACTIONAL = {"text", "varchar", "bpchar", "char", "name", "bool", "uuid", "date", "time",
+                     "timetz", "timestamp", "timestamptz", "interval", "inet", "cidr",
+                     "macaddr", "xml", *_INTS}
 _FLOATS = {"float4", "float8"}
 
 
@@ -84,7 +88,11 @@ def _rows(raw, python_types, fillna_with):
     # for every value of every row, so it is the fetch's main cost in the guest.
     for column in result["columns"]:
         name = column["name"]
-        convert = _converter(column["type"], python_types) or _untyped_number
+        convert = _converter(column["type"], python_types)
+        if convert is None:
+            if column["type"] in _NEVER_FRACTIONAL:
+                continue
+            convert = _untyped_number
         for row in rows:
             value = row[name]
             if value is not None:
