@@ -81,11 +81,15 @@ def _report_exception(exc, kind="exception"):
     return _report(kind, message, type=type(exc).__name__, traceback=trace)
 
 
-def _compile():
+def _source():
     source = _abi.script_source()
     # Lets tracebacks quote the script's lines although it is not a file.
     linecache.cache[SCRIPT_NAME] = (len(source), None, source.splitlines(True), SCRIPT_NAME)
-    return compile(source, SCRIPT_NAME, "exec", dont_inherit=True)
+    return source
+
+
+def _compile():
+    return compile(_source(), SCRIPT_NAME, "exec", dont_inherit=True)
 
 
 def _code():
@@ -95,8 +99,7 @@ def _code():
     if cached:
         try:
             code = _marshal_loads(cached)
-            source = _abi.script_source()
-            linecache.cache[SCRIPT_NAME] = (len(source), None, source.splitlines(True), SCRIPT_NAME)
+            _source()
             return code
         except Exception:
             pass  # not a code object after all: compile it afresh

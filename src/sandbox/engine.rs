@@ -21,7 +21,11 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 const MAX_WASM_STACK: usize = 8 << 20;
 
 /// Dirty memory per pool slot restored in place, rather than released, when an instance ends.
-const KEEP_RESIDENT_BYTES: usize = 16 << 20;
+/// A page once kept stays private to its slot and is copied back at every later reset, so
+/// this bounds both a slot's resident memory and the copy each strict request pays. A strict
+/// hello dirties ~2 MiB (tests/sandbox_memory_reset.rs faults 9 times per call at 2 MiB, 0.2
+/// at 4), a fetch of 100 rows more; 8 MiB keeps both, and at most 2 GiB for 256 busy slots.
+const KEEP_RESIDENT_BYTES: usize = 8 << 20;
 
 /// Settings that shape the engine.
 #[derive(Debug, Clone)]
