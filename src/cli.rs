@@ -102,14 +102,15 @@ pub fn main(cli: Cli) -> std::process::ExitCode {
 }
 
 /// The sandbox over the runtime in `runtime` (default: `$PUBFN_RUNTIME`, else the last one
-/// built), caching under pubfn's cache directory.
-fn open_sandbox(runtime: Option<std::path::PathBuf>) -> Result<crate::sandbox::Sandbox, String> {
+/// built), caching under pubfn's cache directory, with the defaults changed by `configure`.
+fn open_sandbox(
+    runtime: Option<std::path::PathBuf>,
+    configure: impl FnOnce(&mut crate::sandbox::SandboxConfig),
+) -> Result<crate::sandbox::Sandbox, String> {
     use crate::sandbox::{PythonRuntime, Sandbox, SandboxConfig};
     let dir = runtime.unwrap_or_else(crate::config::default_runtime_dir);
     let runtime = PythonRuntime::load(&dir).map_err(|e| e.to_string())?;
-    Sandbox::new(
-        runtime,
-        SandboxConfig::new(crate::config::default_cache_dir()),
-    )
-    .map_err(|e| e.to_string())
+    let mut config = SandboxConfig::new(crate::config::default_cache_dir());
+    configure(&mut config);
+    Sandbox::new(runtime, config).map_err(|e| e.to_string())
 }

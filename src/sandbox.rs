@@ -90,6 +90,10 @@ pub struct SandboxConfig {
     pub warm_max_idle: usize,
     /// Guests running wasm at once, shared fairly between tenants (default: one per core).
     pub cpu_turns: usize,
+    /// Dirty memory per instance slot kept (and restored in place) when an instance ends.
+    pub keep_resident_bytes: usize,
+    /// Unused instance slots that keep their memory for reuse.
+    pub idle_slots: u32,
 }
 
 impl SandboxConfig {
@@ -102,6 +106,8 @@ impl SandboxConfig {
             warm_max_requests: 1_000,
             warm_max_idle: 4,
             cpu_turns: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            keep_resident_bytes: engine::DEFAULT_KEEP_RESIDENT_BYTES,
+            idle_slots: engine::DEFAULT_IDLE_SLOTS,
         }
     }
 }

@@ -50,7 +50,8 @@ impl Probe {
         for _ in 0..BURSTS {
             tokio::time::sleep(BURST_SPACING).await;
             for _ in 0..BURST {
-                self.strict.push(timed_call(&self.strict_url, &self.auth).await);
+                self.strict
+                    .push(timed_call(&self.strict_url, &self.auth).await);
                 self.warm.push(timed_call(&self.warm_url, &self.auth).await);
             }
         }

@@ -51,7 +51,7 @@ async fn execute(args: RunArgs) -> Result<ExitCode, String> {
     let script = std::fs::read_to_string(&args.script)
         .map_err(|e| format!("cannot read {}: {e}", args.script.display()))?;
     let request = build_request(&args)?;
-    let sandbox = super::open_sandbox(args.runtime.clone())?;
+    let sandbox = super::open_sandbox(args.runtime.clone(), |_| {})?;
     let call = Call {
         tenant: "local".into(),
         endpoint: args.script.display().to_string(),

@@ -12,6 +12,7 @@ use crate::control::SealingKey;
 use crate::control::{LogRetention, LogSink, Registry, Store};
 use crate::db::{LocalCluster, PoolSettings, ResultCaps};
 use crate::http::{AppState, ServerLimits, TenantCaps};
+use crate::sandbox::engine;
 
 /// Arguments of `pubfn serve`.
 #[derive(Debug, Args)]
@@ -72,6 +73,15 @@ pub struct ServeArgs {
     /// Bytes of JSON one database call may return at most.
     #[arg(long, default_value_t = ResultCaps::default().max_bytes)]
     pub db_max_result_bytes: usize,
+    /// Memory each instance slot keeps when its instance ends, in MiB: the next instance
+    /// in that slot starts without faulting those pages in again. Bounds the copy a strict
+    /// request pays too.
+    #[arg(long, default_value_t = (engine::DEFAULT_KEEP_RESIDENT_BYTES >> 20) as u32)]
+    pub sandbox_keep_resident_mib: u32,
+    /// Unused instance slots that keep their memory for reuse. Instance memory stays below
+    /// about (peak concurrent instances + this) × --sandbox-keep-resident-mib.
+    #[arg(long, default_value_t = engine::DEFAULT_IDLE_SLOTS)]
+    pub sandbox_idle_slots: u32,
 }
 
 /// Runs the server until SIGTERM or SIGINT.
@@ -118,7 +128,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let registry = Registry::new(store.clone());
     let follower = tokio::spawn(registry.clone().follow_changes(pg_config));
 
-    let sandbox = super::open_sandbox(args.runtime.clone())?;
+    let sandbox = super::open_sandbox(args.runtime.clone(), |config| {
+        config.keep_resident_bytes = (args.sandbox_keep_resident_mib as usize) << 20;
+        config.idle_slots = args.sandbox_idle_slots;
+    })?;
     let (admin_key, generated) = match config::admin_key() {
         Some(key) => (key, false),
         None => (config::generate_secret(), true),

@@ -37,6 +37,8 @@ impl SandboxCore {
         let settings = engine::EngineSettings {
             max_instances: config.max_instances,
             max_memory_bytes: config.max_memory_bytes,
+            keep_resident_bytes: config.keep_resident_bytes,
+            idle_slots: config.idle_slots,
         };
         let engine = engine::build(&settings, &config.cache_dir)?;
         let mut linker: Linker<HostState> = Linker::new(&engine);

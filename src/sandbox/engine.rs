@@ -20,12 +20,13 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Wasm stack for CPython: its recursion runs deep in C before Python's own limit stops it.
 const MAX_WASM_STACK: usize = 8 << 20;
 
-/// Dirty memory per pool slot restored in place, rather than released, when an instance ends.
-/// A page once kept stays private to its slot and is copied back at every later reset, so
-/// this bounds both a slot's resident memory and the copy each strict request pays. A strict
-/// hello dirties ~2 MiB (tests/sandbox_memory_reset.rs faults 9 times per call at 2 MiB, 0.2
-/// at 4), a fetch of 100 rows more; 8 MiB keeps both, and at most 2 GiB for 256 busy slots.
-const KEEP_RESIDENT_BYTES: usize = 8 << 20;
+/// The default of [`EngineSettings::keep_resident_bytes`]. A strict hello dirties ~2 MiB
+/// (tests/sandbox_memory_reset.rs faults 9 times per call at 2 MiB, 0.2 at 4), a fetch of 100
+/// rows more; 8 MiB keeps both.
+pub const DEFAULT_KEEP_RESIDENT_BYTES: usize = 8 << 20;
+
+/// The default of [`EngineSettings::idle_slots`] (wasmtime's own default).
+pub const DEFAULT_IDLE_SLOTS: u32 = 100;
 
 /// Settings that shape the engine.
 #[derive(Debug, Clone)]
@@ -34,6 +35,15 @@ pub struct EngineSettings {
     pub max_instances: u32,
     /// Largest linear memory of one instance, in bytes.
     pub max_memory_bytes: usize,
+    /// Dirty memory per pool slot restored in place, rather than released, when an instance
+    /// ends. A page once kept stays private to its slot and is copied back at every later
+    /// reset, so this bounds both a slot's resident memory and the copy each strict request
+    /// pays.
+    pub keep_resident_bytes: usize,
+    /// Unused pool slots that keep their memory (and their last module) for reuse. A slot
+    /// once used keeps up to `keep_resident_bytes`, so the sandbox's instance memory stays
+    /// below about (peak concurrent instances + this) × `keep_resident_bytes`.
+    pub idle_slots: u32,
 }
 
 /// Builds the engine: pooling allocator, copy-on-write memory images, epoch interruption,
@@ -60,6 +70,9 @@ fn build_with(
     pool.total_memories(settings.max_instances);
     pool.total_tables(settings.max_instances);
     pool.total_stacks(settings.max_instances);
+    // Beyond this many idle slots, a new instance reuses an idle slot (and its resident
+    // pages) rather than dirtying a never-used one.
+    pool.max_unused_warm_slots(settings.idle_slots.min(settings.max_instances));
     // The slot is sized to the memory limit, so a guest can never map more than that.
     pool.max_memory_size(settings.max_memory_bytes);
     // A fresh instance maps the snapshot copy-on-write, and each page it writes costs a
@@ -73,10 +86,10 @@ fn build_with(
     // which costs more than the faults it saves, so then only 1 MiB is kept.
     if pagemap {
         pool.pagemap_scan(wasmtime::Enabled::Yes);
-        pool.linear_memory_keep_resident(KEEP_RESIDENT_BYTES);
+        pool.linear_memory_keep_resident(settings.keep_resident_bytes);
     } else {
         pool.pagemap_scan(wasmtime::Enabled::No);
-        pool.linear_memory_keep_resident(1 << 20);
+        pool.linear_memory_keep_resident(settings.keep_resident_bytes.min(1 << 20));
     }
     pool.table_keep_resident(1 << 20);
 

@@ -5,7 +5,10 @@
 //! including CPython's str hash secret, so each tenant gets a snapshot of its own: a tenant
 //! that learns its secret can craft hash floods only against itself. The snapshot module is
 //! kept on disk, and its compiled code in wasmtime's cache, so a restart neither re-runs Wizer
-//! nor recompiles.
+//! nor recompiles. Other runtimes' snapshots are pruned once left alone for an hour
+//! ([`prune`]).
+
+mod prune;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -69,7 +72,16 @@ impl Snapshots {
         runtime: Arc<PythonRuntime>,
         cache_dir: &std::path::Path,
     ) -> Self {
-        let dir = cache_dir.join("snapshots").join(&runtime.id[..16]);
+        let root = cache_dir.join("snapshots");
+        let current = runtime.id[..16].to_string();
+        let dir = root.join(&current);
+        // Off the start-up path: removing a few thousand snapshots takes a while.
+        let pruning = std::thread::Builder::new()
+            .name("pubfn-snapshot-prune".into())
+            .spawn(move || prune::prune_stale(&root, &current, prune::STALE_AFTER));
+        if let Err(e) = pruning {
+            tracing::warn!("not pruning old snapshots: {e}");
+        }
         Snapshots {
             engine,
             linker,

@@ -24,9 +24,18 @@ pub fn test_cache_dir() -> PathBuf {
 
 /// A sandbox over the test runtime with its own cache directory.
 pub fn new_sandbox(cache_dir: PathBuf) -> Sandbox {
+    new_sandbox_configured(cache_dir, |_| {})
+}
+
+/// A sandbox like [`new_sandbox`]'s, with its settings changed by `configure`.
+pub fn new_sandbox_configured(
+    cache_dir: PathBuf,
+    configure: impl FnOnce(&mut SandboxConfig),
+) -> Sandbox {
     let runtime = PythonRuntime::load(runtime_dir()).expect("loading the runtime");
     let mut config = SandboxConfig::new(cache_dir);
     config.max_instances = 32;
+    configure(&mut config);
     Sandbox::new(runtime, config).expect("building the sandbox")
 }
 
