@@ -7,6 +7,7 @@ mod core;
 mod cpu;
 pub mod engine;
 mod error;
+mod function_cache;
 pub mod instance;
 pub mod limits;
 pub mod pool;

@@ -7,6 +7,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{Engine, Linker};
 
 use super::code_cache::{CodeCache, CodeKey};
+use super::function_cache::FunctionCache;
 use super::instance::Instance;
 use super::pool::{WarmKey, WarmPool};
 use super::scheduler::{Ticket, Turn};
@@ -34,11 +35,15 @@ pub(crate) struct SandboxCore {
 impl SandboxCore {
     /// Builds the engine and linker for `runtime`.
     pub fn new(runtime: PythonRuntime, config: SandboxConfig) -> Result<Self, SandboxError> {
+        let functions = Arc::new(FunctionCache::new(
+            snapshot::runtime_dir(&config.cache_dir, &runtime).join("functions"),
+        ));
         let settings = engine::EngineSettings {
             max_instances: config.max_instances,
             max_memory_bytes: config.max_memory_bytes,
             keep_resident_bytes: config.keep_resident_bytes,
             idle_slots: config.idle_slots,
+            functions: functions.clone(),
         };
         let engine = engine::build(&settings, &config.cache_dir)?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
@@ -54,6 +59,7 @@ impl SandboxCore {
             Arc::new(linker),
             runtime.clone(),
             &config.cache_dir,
+            functions,
         );
         // A tenant holding no turn preempts: bumping the epoch makes running guests check in.
         let preempt_engine = engine.weak();

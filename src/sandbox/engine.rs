@@ -12,6 +12,7 @@ use wasmtime::{
 };
 
 use super::SandboxError;
+use super::function_cache::FunctionCache;
 
 /// How often the epoch advances. Deadlines are counted in these ticks, so this is the
 /// granularity of the CPU limit, and a busy guest yields to the executor once per tick.
@@ -44,6 +45,8 @@ pub struct EngineSettings {
     /// once used keeps up to `keep_resident_bytes`, so the sandbox's instance memory stays
     /// below about (peak concurrent instances + this) × `keep_resident_bytes`.
     pub idle_slots: u32,
+    /// Compiled functions kept for the next snapshot module.
+    pub functions: Arc<FunctionCache>,
 }
 
 /// Builds the engine: pooling allocator, copy-on-write memory images, epoch interruption,
@@ -106,6 +109,11 @@ fn build_with(
         // the host functions' own frames.
         .async_stack_size(MAX_WASM_STACK + (2 << 20))
         .cranelift_opt_level(OptLevel::Speed);
+    // Every tenant's snapshot module is compiled code of its own (~22 MiB resident). A trap is
+    // reported by its kind (instance.rs), never by wasm offset, and nothing unwinds through
+    // guest frames with the system unwinder (perf walks frame pointers): the address map and
+    // the .eh_frame would be 1.9 MiB per tenant that nothing reads.
+    config.generate_address_map(false).native_unwind_info(false);
 
     // For profiling guests with `perf`: JIT code gets names in /tmp/perf-<pid>.map (function
     // indices of the stripped interpreter; see README, "Profiling"). Off unless asked for.
@@ -117,6 +125,12 @@ fn build_with(
     cache.with_directory(cache_dir.join("wasmtime"));
     let cache = Cache::new(cache).map_err(|e| SandboxError::Engine(format!("cache: {e:#}")))?;
     config.cache(Some(cache));
+    // Every tenant's snapshot module holds the same interpreter functions: a new tenant's
+    // reuses the first one's from disk instead of compiling them again (a new tenant's first
+    // 200 went from 2.1 s to 0.75 s; resident memory per tenant did not change).
+    config
+        .enable_incremental_compilation(settings.functions.clone())
+        .map_err(|e| SandboxError::Engine(format!("incremental compilation: {e:#}")))?;
 
     Engine::new(&config).map_err(|e| SandboxError::Engine(format!("{e:#}")))
 }

@@ -19,6 +19,7 @@ use wasmtime::{Engine, InstancePre, Linker, Module, Store};
 use wasmtime_wizer::{WasmtimeWizer, Wizer};
 
 use super::SandboxError;
+use super::function_cache::FunctionCache;
 use super::instance::new_host_state;
 use super::runtime::PythonRuntime;
 use crate::host::HostState;
@@ -47,6 +48,8 @@ pub struct Snapshots {
     linker: Arc<Linker<HostState>>,
     runtime: Arc<PythonRuntime>,
     dir: PathBuf,
+    /// Sealed once a snapshot module has compiled.
+    functions: Arc<FunctionCache>,
     loaded: Mutex<HashMap<String, Arc<InstancePre<HostState>>>>,
     /// Builds are serialised: each compiles with every core, so two at once only thrash.
     build_lock: tokio::sync::Mutex<()>,
@@ -71,10 +74,10 @@ impl Snapshots {
         linker: Arc<Linker<HostState>>,
         runtime: Arc<PythonRuntime>,
         cache_dir: &std::path::Path,
+        functions: Arc<FunctionCache>,
     ) -> Self {
-        let root = cache_dir.join("snapshots");
-        let current = runtime.id[..16].to_string();
-        let dir = root.join(&current);
+        let dir = runtime_dir(cache_dir, &runtime);
+        let (root, current) = (cache_dir.join("snapshots"), runtime.id[..16].to_string());
         // Off the start-up path: removing a few thousand snapshots takes a while.
         let pruning = std::thread::Builder::new()
             .name("pubfn-snapshot-prune".into())
@@ -87,6 +90,7 @@ impl Snapshots {
             linker,
             runtime,
             dir,
+            functions,
             loaded: Mutex::default(),
             build_lock: Default::default(),
             demanded: Default::default(),
@@ -165,9 +169,11 @@ impl Snapshots {
 
     async fn compile(&self, wasm: Vec<u8>) -> Result<InstancePre<HostState>, SandboxError> {
         let (engine, linker) = (self.engine.clone(), self.linker.clone());
+        let functions = self.functions.clone();
         // Compiling (or loading compiled code from wasmtime's cache) is blocking CPU work.
         tokio::task::spawn_blocking(move || {
             let module = Module::new(&engine, &wasm)?;
+            functions.seal_if_used();
             linker.instantiate_pre(&module)
         })
         .await
@@ -234,6 +240,11 @@ impl Snapshots {
             .await
             .map_err(|e| err("snapshot", e))
     }
+}
+
+/// Where `runtime`'s snapshots (and the compiled functions they share) are cached.
+pub fn runtime_dir(cache_dir: &std::path::Path, runtime: &PythonRuntime) -> PathBuf {
+    cache_dir.join("snapshots").join(&runtime.id[..16])
 }
 
 /// Tenant names never reach the filesystem as they are.
