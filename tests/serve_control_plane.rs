@@ -199,7 +199,8 @@ async fn changes_on_one_node_reach_another_within_a_second() {
             break;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(3),
+            // NOTIFY arrives in milliseconds; the margin is for a loaded CI machine.
+            start.elapsed() < Duration::from_secs(10),
             "the deploy did not reach node B"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -231,7 +232,7 @@ async fn changes_on_one_node_reach_another_within_a_second() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     let db = fresh_database("drain").await;
-    let mut server = Server::start(Some(&db), &[]);
+    let mut server = Server::start(Some(&db), &common::METRICS_ARGS);
     let slow = "import time\ndef handler():\n    time.sleep(1.5)\n    return 'finished'\n";
     tenant_with_endpoint(&server, "drain", "slow", "/slow", slow).await;
     let auth = format!(
@@ -241,7 +242,8 @@ async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     let url = format!("{}/drain/slow", server.base);
     let in_flight =
         tokio::spawn(async move { request("GET", &url, &[("authorization", &auth)], b"").await });
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The call is running before the server is told to stop.
+    common::wait_for_instances(&server, 1).await;
     let status = tokio::task::spawn_blocking(move || {
         let status = server.terminate();
         (status, server)

@@ -207,7 +207,15 @@ async fn every_status_of_the_error_table() {
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrency_cap_answers_429_with_retry_after() {
     let db = fresh_database("concurrency").await;
-    let server = Server::start(Some(&db), &["--tenant-max-concurrency", "1"]);
+    let server = Server::start(
+        Some(&db),
+        &[
+            "--tenant-max-concurrency",
+            "1",
+            common::METRICS_ARGS[0],
+            common::METRICS_ARGS[1],
+        ],
+    );
     let slow = "import time\ndef handler():\n    time.sleep(1.5)\n    return 'done'\n";
     tenant_with_endpoint(&server, "busy", "slow", "/slow", slow).await;
     let auth = format!(
@@ -219,7 +227,8 @@ async fn concurrency_cap_answers_429_with_retry_after() {
         let (url, auth) = (url.clone(), auth.clone());
         tokio::spawn(async move { request("GET", &url, &[("authorization", &auth)], b"").await })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // The first call is running (it holds the tenant's one slot) before the second is sent.
+    common::wait_for_instances(&server, 1).await;
     let second = request("GET", &url, &[("authorization", &auth)], b"").await;
     assert_problem(&second, 429);
     assert_eq!(second.header("retry-after"), Some("1"));

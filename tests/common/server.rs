@@ -314,3 +314,39 @@ pub async fn wait_for_status(url: &str, auth: &str, status: u16, limit: Duration
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The metrics token of servers started with [`METRICS_ARGS`].
+pub const METRICS_TOKEN: &str = "test-metrics-token";
+/// Arguments that let a test read `/metrics`.
+pub const METRICS_ARGS: [&str; 2] = ["--metrics-token", METRICS_TOKEN];
+
+/// Waits until `server` (started with [`METRICS_ARGS`]) has at least `n` instances running or
+/// idle: a request sent before is then inside the sandbox, past its admission checks.
+pub async fn wait_for_instances(server: &Server, n: u64) {
+    let start = std::time::Instant::now();
+    loop {
+        let reply = request(
+            "GET",
+            &format!("{}/metrics", server.base),
+            &[("authorization", &format!("Bearer {METRICS_TOKEN}"))],
+            b"",
+        )
+        .await;
+        assert_eq!(reply.status, 200, "reading /metrics");
+        let text = String::from_utf8_lossy(&reply.body).into_owned();
+        let in_use = text
+            .lines()
+            .find(|line| line.starts_with("pubfn_instance_slots_in_use "))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse::<f64>().ok())
+            .expect("pubfn_instance_slots_in_use in /metrics");
+        if in_use >= n as f64 {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no instance started: {in_use} slots in use"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
