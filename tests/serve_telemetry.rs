@@ -172,8 +172,18 @@ def handler():
     .await;
     assert_eq!(reply.json(), json!({"ok": true}));
     let request_id = reply.header("x-request-id").unwrap().to_string();
-    drop(server); // stops it; its stderr is all in
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(server); // stops it; what it wrote to stderr reaches `lines` soon after
+    let served_logged = |lines: &[String]| {
+        lines
+            .iter()
+            .any(|line| line.contains(&request_id) && line.contains("served"))
+    };
+    let waited = std::time::Instant::now();
+    while !served_logged(&lines.lock().unwrap())
+        && waited.elapsed() < std::time::Duration::from_secs(10)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let lines = lines.lock().unwrap().clone();
     assert!(!lines.is_empty());
     let token = auth.trim_start_matches("Bearer ");
