@@ -6,23 +6,11 @@ mod common;
 #[path = "common/warehouse.rs"]
 mod warehouse;
 
-use common::{ADMIN_KEY, Server, admin, deploy, fresh_database, request, tenant_with_endpoint};
+use common::{
+    ADMIN_KEY, Server, admin, deploy, fresh_database, request, scrape, tenant_with_endpoint,
+};
 use serde_json::{Value, json};
 use warehouse::{bearer, get, seed};
-
-async fn scrape(server: &Server, token: &str) -> (u16, String) {
-    let reply = request(
-        "GET",
-        &format!("{}/metrics", server.base),
-        &[("authorization", &format!("Bearer {token}"))],
-        b"",
-    )
-    .await;
-    (
-        reply.status,
-        String::from_utf8_lossy(&reply.body).into_owned(),
-    )
-}
 
 /// The value of the sample whose line starts with `prefix` (name and labels).
 fn sample(text: &str, prefix: &str) -> Option<f64> {

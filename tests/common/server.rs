@@ -320,20 +320,28 @@ pub const METRICS_TOKEN: &str = "test-metrics-token";
 /// Arguments that let a test read `/metrics`.
 pub const METRICS_ARGS: [&str; 2] = ["--metrics-token", METRICS_TOKEN];
 
+/// `/metrics` of `server`, read with `token`: the status and the text.
+pub async fn scrape(server: &Server, token: &str) -> (u16, String) {
+    let reply = request(
+        "GET",
+        &format!("{}/metrics", server.base),
+        &[("authorization", &format!("Bearer {token}"))],
+        b"",
+    )
+    .await;
+    (
+        reply.status,
+        String::from_utf8_lossy(&reply.body).into_owned(),
+    )
+}
+
 /// Waits until `server` (started with [`METRICS_ARGS`]) has at least `n` instances running or
 /// idle: a request sent before is then inside the sandbox, past its admission checks.
 pub async fn wait_for_instances(server: &Server, n: u64) {
     let start = std::time::Instant::now();
     loop {
-        let reply = request(
-            "GET",
-            &format!("{}/metrics", server.base),
-            &[("authorization", &format!("Bearer {METRICS_TOKEN}"))],
-            b"",
-        )
-        .await;
-        assert_eq!(reply.status, 200, "reading /metrics");
-        let text = String::from_utf8_lossy(&reply.body).into_owned();
+        let (status, text) = scrape(server, METRICS_TOKEN).await;
+        assert_eq!(status, 200, "reading /metrics");
         let in_use = text
             .lines()
             .find(|line| line.starts_with("pubfn_instance_slots_in_use "))
