@@ -164,10 +164,16 @@ async fn deep_recursion_after_raising_the_limit_is_a_clean_error() {
     match run_err(script).await {
         CallErrorKind::Exception(report) => {
             assert_eq!(report.exception_type.as_deref(), Some("RecursionError"));
+            let tb = report.traceback.unwrap();
+            assert!(tb.len() < 8_000, "the traceback is trimmed");
+            // The innermost 40 of the script's frames (3 shown, then Python's count of the
+            // repeats), and a count of the rest.
+            assert_eq!(tb.matches("File \"handler.py\"").count(), 3, "{tb}");
             assert!(
-                report.traceback.unwrap().len() < 8_000,
-                "the traceback is trimmed"
+                tb.contains("[Previous line repeated 37 more times]"),
+                "{tb}"
             );
+            assert!(tb.contains("earlier frames omitted]"), "{tb}");
         }
         other => panic!("expected RecursionError, got {other:?}"),
     }

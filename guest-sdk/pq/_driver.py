@@ -47,15 +47,18 @@ MAX_TRACEBACK_FRAMES = 40
 def _script_traceback(exc):
     """The traceback trimmed to the script's own frames (the SDK's frames mean nothing to the
     tenant and show our internals), and to the innermost MAX_TRACEBACK_FRAMES of those."""
-    frames = collections.deque(maxlen=MAX_TRACEBACK_FRAMES)
+    # Only the kept frames get a FrameSummary (4 us each here): a failure 100,000 frames deep
+    # spent 0.44 s of the tenant's CPU budget on summaries it then threw away.
+    kept = collections.deque(maxlen=MAX_TRACEBACK_FRAMES)
     total = 0
     tb = exc.__traceback__
     while tb is not None:
-        code = tb.tb_frame.f_code
-        if code.co_filename == SCRIPT_NAME:
+        if tb.tb_frame.f_code.co_filename == SCRIPT_NAME:
             total += 1
-            frames.append(traceback.FrameSummary(SCRIPT_NAME, tb.tb_lineno, code.co_name))
+            kept.append(tb)
         tb = tb.tb_next
+    frames = [traceback.FrameSummary(SCRIPT_NAME, tb.tb_lineno, tb.tb_frame.f_code.co_name)
+              for tb in kept]
     lines = ["Traceback (most recent call last):\n"] if frames else []
     if total > len(frames):
         lines.append(f"  [{total - len(frames)} earlier frames omitted]\n")
