@@ -1,4 +1,4 @@
-//! Per-call resource limits (the CPU one is metered in [`super::cpu`]).
+//! Per-call resource limits (the CPU one is metered in `cpu.rs`).
 
 use std::time::Duration;
 

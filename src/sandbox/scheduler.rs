@@ -4,7 +4,7 @@
 //! want to, the next turn goes to the waiting tenant that holds the fewest turns, round-robin
 //! among equals, so a tenant with a hundred requests in flight and a tenant with one get the
 //! same share of the cores. A guest gives its turn back when its instance is done and, while
-//! others wait, at every epoch tick ([`super::cpu`]). During a host call it lends its turn:
+//! others wait, at every epoch tick (`cpu.rs`). During a host call it lends its turn:
 //! once the call has lasted into the next tick, a waiter may take it (the guest sleeps or
 //! waits on its database, so it needs no core); a quick call (a clock read, a write to the
 //! captured stdout) takes it back with one atomic operation, and nothing is handed over. A

@@ -6,7 +6,7 @@
 //! that learns its secret can craft hash floods only against itself. The snapshot module is
 //! kept on disk, and its compiled code in wasmtime's cache, so a restart neither re-runs Wizer
 //! nor recompiles. Other runtimes' snapshots are pruned once left alone for an hour
-//! ([`prune`]).
+//! (`snapshot/prune.rs`).
 
 mod prune;
 
