@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use pubfn::host::GuestRequest;
-use pubfn::sandbox::{Call, Isolation, Limits, PythonRuntime, Sandbox, SandboxConfig};
+use pubfn::sandbox::{Call, Isolation, Limits, PythonRuntime, Sandbox, SandboxConfig, Script};
 
 /// A ~150-line handler with helpers, a class and module-level tables.
 const REALISTIC: &str = include_str!("handlers/realistic.py");
@@ -29,7 +29,7 @@ fn hello_call(isolation: Isolation, endpoint: &str) -> Call {
         tenant: "bench".into(),
         endpoint: endpoint.into(),
         version: "1".into(),
-        script: Arc::from(HELLO),
+        script: Script::new(HELLO),
         isolation,
         limits: Limits::default(),
         request: GuestRequest {
@@ -77,7 +77,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("strict_realistic", |b| {
         b.to_async(&rt).iter(|| async {
             let mut call = hello_call(Isolation::Strict, "realistic");
-            call.script = Arc::from(REALISTIC);
+            call.script = Script::new(REALISTIC);
             let reply = sandbox.handle(call).await.unwrap();
             assert_eq!(reply.response.status, 200);
         })
@@ -85,7 +85,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("check_realistic_script", |b| {
         b.to_async(&rt).iter(|| async {
             sandbox
-                .check_script("bench", Arc::from(HELLO), &Limits::default())
+                .check_script("bench", Script::new(HELLO), &Limits::default())
                 .await
                 .unwrap();
         })
@@ -93,7 +93,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("strict_none", |b| {
         b.to_async(&rt).iter(|| async {
             let mut call = hello_call(Isolation::Strict, "none");
-            call.script = Arc::from("def handler():\n    return None\n");
+            call.script = Script::new("def handler():\n    return None\n");
             sandbox.handle(call).await.unwrap();
         })
     });

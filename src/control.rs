@@ -12,7 +12,7 @@ pub mod store;
 pub use logs::{LogRetention, LogSink};
 pub use registry::Registry;
 pub use sealed::SealingKey;
-pub use store::Store;
+pub use store::{Store, TokenState};
 
 /// A control-plane failure; `http::respond` maps each kind to its status.
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,7 @@
 //! error-to-status map. Knows nothing of wasm.
 
 pub mod admin;
+pub mod confine;
 pub mod console;
 pub mod data;
 pub mod metrics;
@@ -15,7 +16,7 @@ use dashmap::DashMap;
 use tokio::sync::Semaphore;
 
 pub use respond::Problem;
-pub use server::{ServerLimits, serve};
+pub use server::{ServerLimits, Surface, serve};
 
 use crate::control::model::TenantLimits;
 use crate::control::registry::TenantView;
@@ -69,6 +70,12 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// The bearer token `/metrics` wants; without one, the admin key.
     pub metrics_token: Option<String>,
+    /// With it, each tenant's endpoints are served at `{tenant}.<domain>`, an origin of its
+    /// own, and no longer below a path of a shared host.
+    pub tenant_domain: Option<String>,
+    /// The `Content-Security-Policy` added to every handler's response (`sandbox` unless the
+    /// operator chose otherwise); `None` adds none.
+    pub tenant_csp: Option<hyper::header::HeaderValue>,
 }
 
 impl AppState {
@@ -113,6 +120,26 @@ impl AppState {
             }),
         };
         (database, capabilities)
+    }
+
+    /// Verifies one of `tenant`'s tokens: signature and claims, then that pubfn issued its
+    /// `jti` and has not revoked it (a token signed with a leaked secret but never issued is
+    /// refused).
+    pub async fn verify_token(
+        &self,
+        tenant: &TenantView,
+        token: &str,
+    ) -> Result<crate::auth::jwt::Claims, Problem> {
+        use crate::auth::AuthError;
+        use crate::control::TokenState;
+        let claims = crate::auth::jwt::verify(token, &tenant.name, &tenant.jwt_secret)?;
+        match self.registry.token_state(tenant, &claims.jti).await? {
+            TokenState::Live => Ok(claims),
+            TokenState::Revoked => Err(AuthError::Invalid("revoked".into()).into()),
+            TokenState::NeverIssued => {
+                Err(AuthError::Invalid("not a token pubfn issued".into()).into())
+            }
+        }
     }
 
     /// The tenant's in-flight permits; a changed cap starts a new semaphore (requests holding

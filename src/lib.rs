@@ -1,7 +1,7 @@
 //! pubfn: tenants publish Python handlers as HTTP endpoints; each runs in a wasmtime sandbox.
 //!
 //! Layers, each importing only those below it: [`cli`] → [`config`] → [`http`] → [`auth`] →
-//! [`control`] → [`sandbox`] → [`host`] → [`db`].
+//! [`control`] → [`sandbox`] → [`host`] → [`db`]; [`private_fs`] is a leaf any of them uses.
 
 pub mod auth;
 pub mod cli;
@@ -10,4 +10,5 @@ pub mod control;
 pub mod db;
 pub mod host;
 pub mod http;
+pub mod private_fs;
 pub mod sandbox;

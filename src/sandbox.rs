@@ -44,6 +44,46 @@ pub enum Isolation {
     Warm,
 }
 
+/// A handler's source with its SHA-256, computed once: compiled code objects are kept under
+/// the digest of the source they came from, so no caller can be served another script's code
+/// by naming its version the same (as every draft run once was).
+#[derive(Clone, Debug)]
+pub struct Script {
+    source: Arc<str>,
+    sha256: [u8; 32],
+}
+
+impl Script {
+    /// The script `source`, hashed.
+    pub fn new(source: impl Into<Arc<str>>) -> Self {
+        use sha2::{Digest, Sha256};
+        let source = source.into();
+        let sha256 = Sha256::digest(source.as_bytes()).into();
+        Script { source, sha256 }
+    }
+
+    /// The source.
+    pub fn source(&self) -> &Arc<str> {
+        &self.source
+    }
+
+    /// The source's SHA-256.
+    pub fn sha256(&self) -> &[u8; 32] {
+        &self.sha256
+    }
+
+    /// The source's SHA-256, hex.
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(self.sha256)
+    }
+}
+
+impl From<&str> for Script {
+    fn from(source: &str) -> Self {
+        Script::new(source)
+    }
+}
+
 /// One request for a handler.
 #[derive(Clone)]
 pub struct Call {
@@ -51,10 +91,10 @@ pub struct Call {
     pub tenant: String,
     /// The endpoint's name.
     pub endpoint: String,
-    /// The script version (any string that changes when the script does).
+    /// The endpoint's version: warm instances serve only calls of the same version.
     pub version: String,
-    /// The handler's source.
-    pub script: Arc<str>,
+    /// The handler.
+    pub script: Script,
     /// Instance sharing.
     pub isolation: Isolation,
     /// Limits for this call.
@@ -192,7 +232,7 @@ impl Sandbox {
     pub async fn check_script(
         &self,
         tenant: &str,
-        script: Arc<str>,
+        script: Script,
         limits: &Limits,
     ) -> Result<(), CallError> {
         let (tenant, limits) = (tenant.to_string(), *limits);

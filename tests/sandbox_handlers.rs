@@ -164,7 +164,7 @@ async fn tuples_set_status_and_headers() {
 async fn invalid_status_is_a_bad_return() {
     let kind = run_err("def handler():\n    return 'x', 42\n").await;
     assert!(
-        matches!(&kind, CallErrorKind::BadReturn(m) if m.contains("100 to 599")),
+        matches!(&kind, CallErrorKind::BadReturn(m) if m.contains("200 to 599")),
         "{kind:?}"
     );
 }

@@ -91,8 +91,9 @@ def convert(result):
             raise BadReturn(f"handler returned a tuple of {len(result)} items; expected "
                             "(data, status) or (data, status, headers)")
         result, status, *rest = result
-        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-            raise BadReturn(f"status must be an int from 100 to 599, not {status!r}")
+        # 1xx are the server's: they would have the client expect another response.
+        if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
+            raise BadReturn(f"status must be an int from 200 to 599, not {status!r}")
         headers = _headers(rest[0] if rest else None)
 
     if result is None:

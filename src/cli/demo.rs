@@ -29,8 +29,13 @@ INSERT INTO salesforce.accounts (id, name, industry, country, annual_revenue) VA
     (3, 'Initech', 'Software', 'US', 2100000.00)
 ON CONFLICT (id) DO NOTHING;";
 
-/// Creates what is missing of the demo, and prints a token and a curl command.
-pub async fn seed_and_print(state: &AppState, addr: SocketAddr) -> Result<(), String> {
+/// Creates what is missing of the demo, and prints a token, a curl command and where the
+/// console is (`admin_addr`: the admin listener, or `addr` when there is none).
+pub async fn seed_and_print(
+    state: &AppState,
+    addr: SocketAddr,
+    admin_addr: SocketAddr,
+) -> Result<(), String> {
     match state.store.create_tenant("demo", Default::default()).await {
         Ok(_) | Err(ControlError::Conflict(_)) => {}
         Err(e) => return Err(format!("seeding the demo tenant: {e}")),
@@ -76,7 +81,12 @@ pub async fn seed_and_print(state: &AppState, addr: SocketAddr) -> Result<(), St
         .map_err(|e| e.to_string())?
         .token;
     println!("demo token (valid 24 h): {token}");
-    println!("try: curl -H 'Authorization: Bearer {token}' http://{addr}/demo/accounts");
+    let url = match &state.tenant_domain {
+        Some(domain) => format!("http://demo.{domain}:{}/accounts", addr.port()),
+        None => format!("http://{addr}/demo/accounts"),
+    };
+    println!("try: curl -H 'Authorization: Bearer {token}' {url}");
+    println!("console: http://{admin_addr}/console/");
     Ok(())
 }
 

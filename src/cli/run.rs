@@ -4,12 +4,11 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Args;
 
 use crate::host::GuestRequest;
-use crate::sandbox::{Call, Isolation, Limits};
+use crate::sandbox::{Call, Isolation, Limits, Script};
 
 /// Arguments of `pubfn run`.
 #[derive(Debug, Args)]
@@ -56,7 +55,7 @@ async fn execute(args: RunArgs) -> Result<ExitCode, String> {
         tenant: "local".into(),
         endpoint: args.script.display().to_string(),
         version: "draft".into(),
-        script: Arc::from(script),
+        script: Script::new(script),
         isolation: Isolation::Strict,
         limits: Limits::default(),
         request,

@@ -11,7 +11,7 @@ use crate::config;
 use crate::control::SealingKey;
 use crate::control::{LogRetention, LogSink, Registry, Store};
 use crate::db::{LocalCluster, PoolSettings, ResultCaps};
-use crate::http::{AppState, ServerLimits, TenantCaps};
+use crate::http::{AppState, ServerLimits, Surface, TenantCaps};
 use crate::sandbox::engine;
 
 /// Arguments of `pubfn serve`.
@@ -20,6 +20,21 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Serve the admin API, the web console and /metrics on this address only (their own
+    /// origin), and only tenants' endpoints on --listen. Recommended: without it, the console
+    /// shares its origin with tenants' pages, kept apart by response headers alone.
+    #[arg(long)]
+    pub admin_listen: Option<SocketAddr>,
+    /// Serve each tenant's endpoints at https://{tenant}.DOMAIN/{route} (an origin of its own;
+    /// point a wildcard DNS name and certificate at the load balancer) instead of
+    /// /{tenant}/{route}.
+    #[arg(long, value_parser = parse_domain)]
+    pub tenant_domain: Option<String>,
+    /// The Content-Security-Policy added to every handler's response: `sandbox` runs a page a
+    /// tenant serves in an opaque origin, away from other tenants' and the console's storage,
+    /// cookies and Service Workers. An empty value adds none.
+    #[arg(long, default_value = "sandbox")]
+    pub tenant_csp: String,
     /// PostgreSQL for the metadata; without it, a private cluster under --data-dir is started.
     #[arg(long, env = "PUBFN_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -84,6 +99,23 @@ pub struct ServeArgs {
     pub sandbox_idle_slots: u32,
 }
 
+/// A host name suffix: lower-case DNS labels.
+fn parse_domain(text: &str) -> Result<String, String> {
+    let domain = text.trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if !domain.is_empty() && domain.split('.').all(label_ok) {
+        Ok(domain)
+    } else {
+        Err(format!("{text:?} is not a DNS name"))
+    }
+}
+
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(args: ServeArgs) -> ExitCode {
     match serve(args).await {
@@ -96,6 +128,12 @@ pub async fn run(args: ServeArgs) -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
+    // The cluster's files, the sealing key, snapshots and logs are nobody else's to read.
+    crate::private_fs::restrict_new_files();
+    if args.database_url.is_none() || args.sealing_key_file.is_none() {
+        crate::private_fs::ensure_private_dir(&args.data_dir)
+            .map_err(|e| format!("--data-dir {}: {e}", args.data_dir.display()))?;
+    }
     let mut cluster = None;
     let (pg_config, embedded) = match &args.database_url {
         Some(url) => (
@@ -172,11 +210,31 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         in_flight: Default::default(),
         metrics: Default::default(),
         metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
+        tenant_domain: args.tenant_domain.clone(),
+        tenant_csp: tenant_csp(&args.tenant_csp)?,
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("binding {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let admin_listener = match args.admin_listen {
+        Some(admin) => Some(
+            tokio::net::TcpListener::bind(admin)
+                .await
+                .map_err(|e| format!("binding {admin}: {e}"))?,
+        ),
+        None => {
+            tracing::warn!(
+                "the admin API and console share an origin with tenants' endpoints; \
+                 give them their own with --admin-listen"
+            );
+            None
+        }
+    };
+    let admin_addr = match &admin_listener {
+        Some(listener) => listener.local_addr().map_err(|e| e.to_string())?,
+        None => addr,
+    };
     if generated {
         println!(
             "admin key (shown once; set PUBFN_ADMIN_KEY to choose one): {}",
@@ -184,18 +242,44 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         );
     }
     if embedded {
-        super::demo::seed_and_print(&state, addr).await?;
+        super::demo::seed_and_print(&state, addr, admin_addr).await?;
     }
+    // Both listeners stop at the same signal, and each drains its own connections.
+    let shutdown = futures_util::FutureExt::shared(Box::pin(shutdown_signal()));
+    let (data_surface, admin_server) = match admin_listener {
+        Some(admin) => {
+            println!("pubfn admin listening on http://{admin_addr}");
+            let server = crate::http::serve(admin, state.clone(), Surface::Admin, shutdown.clone());
+            (Surface::Data, Some(server))
+        }
+        None => (Surface::All, None),
+    };
     println!("pubfn listening on http://{addr}");
-    crate::http::serve(listener, state, shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    let data_server = crate::http::serve(listener, state, data_surface, shutdown);
+    match admin_server {
+        Some(admin_server) => {
+            let (data, admin) = tokio::join!(data_server, admin_server);
+            data.and(admin).map_err(|e| e.to_string())?;
+        }
+        None => data_server.await.map_err(|e| e.to_string())?,
+    }
     // Stop listening for changes before the embedded cluster goes away under it.
     follower.abort();
     if let Some(mut cluster) = cluster {
         let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
     }
     Ok(())
+}
+
+/// The header value of `--tenant-csp`; empty means none.
+fn tenant_csp(text: &str) -> Result<Option<hyper::header::HeaderValue>, String> {
+    if text.trim().is_empty() {
+        tracing::warn!("--tenant-csp is empty: tenants' pages run in the server's origin");
+        return Ok(None);
+    }
+    hyper::header::HeaderValue::from_str(text)
+        .map(Some)
+        .map_err(|_| format!("--tenant-csp {text:?} is not a valid header value"))
 }
 
 /// Connects to the cluster's `postgres` database and creates `name` if needed.

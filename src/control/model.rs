@@ -61,6 +61,16 @@ pub struct TenantLimits {
     /// Largest request body, in bytes; more gets 413.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_body_bytes: Option<usize>,
+    /// The most CPU time an endpoint (or a draft) of the tenant may have, in milliseconds;
+    /// larger limits are capped to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cpu_ms: Option<u64>,
+    /// The most wall-clock time a call of the tenant may have, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_wall_ms: Option<u64>,
+    /// The most memory a call of the tenant may have, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory_bytes: Option<usize>,
 }
 
 impl TenantLimits {
@@ -87,7 +97,44 @@ impl TenantLimits {
                 Self::MAX_BODY_BYTES
             ));
         }
+        for (name, value) in [
+            ("max_cpu_ms", self.max_cpu_ms),
+            ("max_wall_ms", self.max_wall_ms),
+        ] {
+            if let Some(n) = value
+                && !(1..=Limits::MAX_TIME_MS).contains(&n)
+            {
+                return Err(format!(
+                    "{name} must be 1 to {}, not {n}",
+                    Limits::MAX_TIME_MS
+                ));
+            }
+        }
+        if let Some(n) = self.max_memory_bytes
+            && n < Limits::MIN_MEMORY_BYTES
+        {
+            return Err(format!(
+                "max_memory_bytes must be at least {}, not {n}",
+                Limits::MIN_MEMORY_BYTES
+            ));
+        }
         Ok(())
+    }
+
+    /// `limits` within what the operator allows a call of this tenant.
+    pub fn cap(&self, limits: Limits) -> Limits {
+        Limits {
+            cpu_ms: self
+                .max_cpu_ms
+                .map_or(limits.cpu_ms, |max| limits.cpu_ms.min(max)),
+            wall_ms: self
+                .max_wall_ms
+                .map_or(limits.wall_ms, |max| limits.wall_ms.min(max)),
+            memory_bytes: self
+                .max_memory_bytes
+                .map_or(limits.memory_bytes, |max| limits.memory_bytes.min(max)),
+            ..limits
+        }
     }
 }
 

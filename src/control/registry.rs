@@ -14,9 +14,9 @@ use tokio_postgres::AsyncMessage;
 use super::ControlError;
 use super::model::{AuthMode, Endpoint, TenantLimits};
 use super::route::RoutePattern;
-use super::store::{CHANGES_CHANNEL, Store};
+use super::store::{CHANGES_CHANNEL, Store, TokenState};
 use crate::db::DbTarget;
-use crate::sandbox::{Isolation, Limits};
+use crate::sandbox::{Isolation, Limits, Script};
 
 /// One routable endpoint version.
 #[derive(Debug, Clone)]
@@ -35,10 +35,8 @@ pub struct RouteEntry {
     pub isolation: Isolation,
     /// Limits.
     pub limits: Limits,
-    /// The handler's source.
-    pub script: Arc<str>,
-    /// Hash of the script, naming the version in instance pools.
-    pub script_sha256: String,
+    /// The handler.
+    pub script: Script,
 }
 
 /// Everything the data plane needs to know about one tenant.
@@ -48,6 +46,8 @@ pub struct TenantView {
     pub name: String,
     /// HS256 secret for its tokens.
     pub jwt_secret: Vec<u8>,
+    /// Ids of the tokens pubfn issued for it, not revoked, when the view was loaded.
+    pub live_tokens: HashSet<String>,
     /// Revoked token ids.
     pub revoked: HashSet<String>,
     /// Its caps.
@@ -128,6 +128,24 @@ impl Registry {
         Ok(view)
     }
 
+    /// Whether pubfn issued token `jti` of `tenant` and has not revoked it. The view answers
+    /// for the tokens it knows; one issued since it was loaded (its notification still on its
+    /// way) is looked up. Only a correctly signed token gets here, so only pubfn's own tokens
+    /// and forgeries with the tenant's secret cause lookups.
+    pub async fn token_state(
+        &self,
+        tenant: &TenantView,
+        jti: &str,
+    ) -> Result<TokenState, ControlError> {
+        if tenant.revoked.contains(jti) {
+            return Ok(TokenState::Revoked);
+        }
+        if tenant.live_tokens.contains(jti) {
+            return Ok(TokenState::Live);
+        }
+        self.store.token_state(&tenant.name, jti).await
+    }
+
     /// Forgets a tenant, so the next request reloads it.
     pub fn invalidate(&self, name: &str) {
         self.generation.fetch_add(1, Ordering::SeqCst);
@@ -153,6 +171,7 @@ impl Registry {
         Ok(Some(Arc::new(TenantView {
             name: name.to_string(),
             jwt_secret: secrets.jwt_secret,
+            live_tokens: secrets.live_tokens.into_iter().collect(),
             revoked: secrets.revoked.into_iter().collect(),
             limits: secrets.limits,
             secrets: Arc::new(self.store.sealed_secrets(name).await?),
@@ -224,7 +243,6 @@ fn route_entry(endpoint: Endpoint) -> Result<RouteEntry, ControlError> {
         auth: current.auth,
         isolation: current.isolation,
         limits: current.limits,
-        script: Arc::from(endpoint.script.unwrap_or_default()),
-        script_sha256: current.script_sha256,
+        script: Script::new(endpoint.script.unwrap_or_default()),
     })
 }

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (3, include_str!("migrations/0003_tenant_databases.sql")),
     (4, include_str!("migrations/0004_sealed_secrets_state.sql")),
     (5, include_str!("migrations/0005_cheaper_request_logs.sql")),
+    (6, include_str!("migrations/0006_sealed_jwt_secrets.sql")),
 ];
 
 /// Renders a timestamptz column as RFC 3339 text (no chrono/time dependency needed).
@@ -57,10 +58,29 @@ pub struct Store {
 pub struct TenantSecrets {
     /// The HS256 secret (32 random bytes).
     pub jwt_secret: Vec<u8>,
+    /// Ids of the tokens pubfn issued for it that may still be used (not revoked, not
+    /// expired).
+    pub live_tokens: Vec<String>,
     /// Ids of its revoked tokens.
     pub revoked: Vec<String>,
     /// Its caps.
     pub limits: TenantLimits,
+}
+
+/// What the metadata says of a token id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenState {
+    /// Issued by pubfn and not revoked.
+    Live,
+    /// Issued, then revoked.
+    Revoked,
+    /// pubfn never issued a token with this id for this tenant.
+    NeverIssued,
+}
+
+/// What a tenant's sealed JWT secret is bound to.
+fn jwt_context(tenant: &str) -> String {
+    format!("jwt {tenant}")
 }
 
 impl Store {
@@ -125,7 +145,31 @@ impl Store {
             }
         }
         tx.commit().await?;
-        self.seal_legacy_passwords().await
+        self.seal_legacy_passwords().await?;
+        self.seal_legacy_jwt_secrets().await?;
+        self.rename_revealing_databases().await
+    }
+
+    /// Seals the plaintext JWT secrets that rows written before migration 6 hold.
+    async fn seal_legacy_jwt_secrets(&self) -> Result<(), ControlError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT name, jwt_secret FROM pubfn.tenants WHERE jwt_secret IS NOT NULL",
+                &[],
+            )
+            .await?;
+        for row in rows {
+            let (name, secret): (String, Vec<u8>) = (row.get(0), row.get(1));
+            let sealed = self.key.seal(&secret, &jwt_context(&name));
+            client
+                .execute(
+                    "UPDATE pubfn.tenants SET jwt_sealed = $2, jwt_secret = NULL WHERE name = $1",
+                    &[&name, &sealed],
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// Creates a tenant with a fresh random JWT secret.
@@ -141,17 +185,18 @@ impl Store {
             )));
         }
         let limits = serde_json::to_value(limits).expect("limits serialise");
-        let mut secret = vec![0u8; 32];
+        let mut secret = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut secret);
+        let sealed = self.key.seal(&secret, &jwt_context(name));
         let client = self.client().await?;
         let row = client
             .query_opt(
                 concat!(
-                    "INSERT INTO pubfn.tenants (name, jwt_secret, limits) VALUES ($1, $2, $3) ",
+                    "INSERT INTO pubfn.tenants (name, jwt_sealed, limits) VALUES ($1, $2, $3) ",
                     "ON CONFLICT DO NOTHING RETURNING name, limits, ",
                     ts!("created_at" AS "created_at")
                 ),
-                &[&name, &secret, &limits],
+                &[&name, &sealed, &limits],
             )
             .await?
             .ok_or_else(|| ControlError::Conflict(format!("tenant {name:?} already exists")))?;
@@ -232,34 +277,63 @@ impl Store {
         notify(&client, name).await
     }
 
-    /// The tenant's JWT secret and revoked token ids.
+    /// The tenant's JWT secret, its tokens' ids and its caps.
     pub async fn tenant_secrets(&self, name: &str) -> Result<Option<TenantSecrets>, ControlError> {
         let client = self.client().await?;
         let Some(row) = client
             .query_opt(
-                "SELECT jwt_secret, limits FROM pubfn.tenants WHERE name = $1",
+                "SELECT jwt_sealed, jwt_secret IS NOT NULL, limits FROM pubfn.tenants WHERE name = $1",
                 &[&name],
             )
             .await?
         else {
             return Ok(None);
         };
-        let revoked = client
+        if row.get::<_, bool>(1) {
+            // Written by a node older than migration 6, during a rolling upgrade.
+            self.seal_legacy_jwt_secrets().await?;
+            return Box::pin(self.tenant_secrets(name)).await;
+        }
+        let sealed: Vec<u8> = row.get(0);
+        let jwt_secret = self.key.open(&sealed, &jwt_context(name))?;
+        // Tokens that expired over a minute ago fail on their `exp` anyway.
+        let tokens = client
             .query(
-                "SELECT jti FROM pubfn.tokens WHERE tenant = $1 AND revoked_at IS NOT NULL",
+                "SELECT jti, revoked_at IS NOT NULL FROM pubfn.tokens WHERE tenant = $1
+                 AND (revoked_at IS NOT NULL OR expires_at IS NULL
+                      OR expires_at > now() - interval '1 minute')",
                 &[&name],
             )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let limits = serde_json::from_value(row.get(1))
+            .await?;
+        let (revoked, live): (Vec<_>, Vec<_>) =
+            tokens.iter().partition(|row| row.get::<_, bool>(1));
+        let ids = |rows: Vec<&Row>| rows.into_iter().map(|r| r.get(0)).collect();
+        let limits = serde_json::from_value(row.get(2))
             .map_err(|_| ControlError::Internal("bad limits in pubfn.tenants".into()))?;
         Ok(Some(TenantSecrets {
-            jwt_secret: row.get(0),
-            revoked,
+            jwt_secret,
+            live_tokens: ids(live),
+            revoked: ids(revoked),
             limits,
         }))
+    }
+
+    /// Whether pubfn issued token `jti` of `tenant`, and whether it was revoked since: for a
+    /// token issued after the tenant's cached view was loaded (on this node or another).
+    pub async fn token_state(&self, tenant: &str, jti: &str) -> Result<TokenState, ControlError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT revoked_at IS NOT NULL FROM pubfn.tokens WHERE tenant = $1 AND jti = $2",
+                &[&tenant, &jti],
+            )
+            .await?;
+        Ok(match row {
+            None => TokenState::NeverIssued,
+            Some(row) if row.get::<_, bool>(0) => TokenState::Revoked,
+            Some(_) => TokenState::Live,
+        })
     }
 }
 

@@ -1,13 +1,18 @@
 //! A private PostgreSQL cluster run from the installed server binaries: the embedded default of
 //! `pubfn serve`, and the throwaway cluster of the tests.
 //!
-//! The cluster listens on a Unix socket inside its own directory only (no TCP), with `trust`
-//! authentication: the directory's permissions are the access control. Started as root, the
-//! server runs as an unprivileged user (`postgres` if it exists, else `nobody`), since
-//! PostgreSQL refuses to run as root.
+//! The cluster listens on a Unix socket inside its own directory only (no TCP). Only the OS
+//! user running pubfn becomes its superuser (`peer`), tenant roles log in with SCRAM passwords,
+//! and the directory and socket are `0700`: see [`access`]. Started as root, the server runs as
+//! the unprivileged user `postgres`, since PostgreSQL refuses to run as root.
+
+mod access;
+mod acl;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+use access::OsUser;
 
 /// The superuser role created in a private cluster.
 pub const SUPERUSER: &str = "pubfn";
@@ -20,6 +25,23 @@ pub enum ClusterError {
         "no PostgreSQL server binaries found (install Debian's postgresql; scripts/setup does)"
     )]
     NoBinaries,
+    /// Started as root, with no unprivileged user to run the cluster as.
+    #[error(
+        "running as root, the private cluster needs the unprivileged system user '{}' to run \
+         as (Debian's postgresql package creates it); or run pubfn as an unprivileged user",
+        access::RUN_AS_WHEN_ROOT
+    )]
+    NoClusterUser,
+    /// The cluster's user cannot reach its directory.
+    #[error("the cluster's user {user} cannot pass through {}: {detail}", blocked.display())]
+    Unreachable {
+        /// The cluster's user.
+        user: String,
+        /// The first directory it cannot pass.
+        blocked: PathBuf,
+        /// What to do about it.
+        detail: String,
+    },
     /// A command failed.
     #[error("{command} failed: {detail}")]
     Command {
@@ -43,7 +65,8 @@ pub enum ClusterError {
 pub struct LocalCluster {
     dir: PathBuf,
     bin: PathBuf,
-    run_as: Option<String>,
+    /// The user the server runs as when it is not this process's (started as root).
+    run_as: Option<OsUser>,
     stopped: bool,
 }
 
@@ -58,7 +81,16 @@ impl LocalCluster {
         };
         std::fs::create_dir_all(dir).map_err(io)?;
         let dir = dir.canonicalize().map_err(io)?;
-        let run_as = is_root().then(unprivileged_user);
+        let server_user = OsUser::current()?;
+        let run_as = if server_user.uid == 0 {
+            Some(access::run_as_for_root()?)
+        } else {
+            None
+        };
+        access::make_private(&dir, run_as.as_ref())?;
+        if let Some(user) = &run_as {
+            access::ensure_reachable(&dir, user)?;
+        }
         let cluster = LocalCluster {
             dir,
             bin,
@@ -67,23 +99,26 @@ impl LocalCluster {
         };
         let data = cluster.data_dir();
         if !data.join("PG_VERSION").exists() {
-            if let Some(user) = &cluster.run_as {
-                cluster.run(
-                    "chown",
-                    Command::new("chown").args(["-R", user]).arg(&cluster.dir),
-                )?;
-            }
             let mut initdb = cluster.pg_command("initdb");
             initdb.arg("-D").arg(&data).args([
                 "-U",
                 SUPERUSER,
-                "--auth=trust",
+                "--auth-local=peer",
+                "--auth-host=reject",
                 "-E",
                 "UTF8",
                 "--no-instructions",
             ]);
             cluster.run("initdb", &mut initdb)?;
         }
+        // Rewritten at every start: a cluster an older pubfn made with `trust` closes too.
+        let owner = cluster.run_as.as_ref();
+        access::write_config(&access::hba_path(&data), &access::hba_conf(), owner)?;
+        access::write_config(
+            &access::ident_path(&data),
+            &access::ident_conf(&server_user.name),
+            owner,
+        )?;
         let mut start = cluster.pg_command("pg_ctl");
         start
             .arg("-D")
@@ -91,8 +126,11 @@ impl LocalCluster {
             .arg("-l")
             .arg(cluster.dir.join("postgres.log"))
             .args(["-w", "-t", "60"]);
+        // The socket is its owner's alone, like the directory it is in.
         start.arg("-o").arg(format!(
-            "-c listen_addresses='' -c unix_socket_directories='{}' -c max_connections=200",
+            "-c listen_addresses='' -c unix_socket_directories='{}' \
+             -c unix_socket_permissions=0700 -c password_encryption=scram-sha-256 \
+             -c max_connections=200",
             cluster.dir.display()
         ));
         start.arg("start");
@@ -144,7 +182,7 @@ impl LocalCluster {
             Some(user) => vec![
                 "runuser".into(),
                 "-u".into(),
-                user.clone(),
+                user.name.clone(),
                 "--".into(),
                 path,
             ],
@@ -231,26 +269,4 @@ fn find_bindir() -> Option<PathBuf> {
         .collect();
     versions.sort();
     versions.pop().map(|(_, bin)| bin)
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false)
-}
-
-fn unprivileged_user() -> String {
-    let exists = |user: &str| {
-        Command::new("id")
-            .arg(user)
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if exists("postgres") {
-        "postgres".into()
-    } else {
-        "nobody".into()
-    }
 }

@@ -6,10 +6,12 @@
 //! ...), gets `CONNECT` on its own databases only (`PUBLIC` loses `CONNECT` everywhere), and
 //! never `CREATE` on a database, so it cannot create extensions.
 //!
+//! Database and role names are random (`pf_d_…`, `pf_r_…`): every role can read the catalogue's
+//! names, so they must not say which tenants exist.
+//!
 //! Known gap: a role may change its own password (`ALTER ROLE CURRENT_USER PASSWORD ...`); on
 //! a password-authenticated cluster a tenant can so lock only itself out.
 
-use sha2::{Digest, Sha256};
 use tokio_postgres::Client;
 
 /// Names for a managed database.
@@ -21,19 +23,64 @@ pub struct ManagedNames {
     pub role: String,
 }
 
-/// Derives names that fit PostgreSQL's 63-byte identifiers and cannot collide across tenants.
-pub fn managed_names(tenant: &str, name: &str) -> ManagedNames {
-    let short = |text: &str| text.chars().take(24).collect::<String>().replace('-', "_");
-    let tag = |text: &str| hex::encode(&Sha256::digest(text.as_bytes())[..4]);
-    ManagedNames {
-        dbname: format!(
-            "t_{}_{}_{}",
-            short(tenant),
-            short(name),
-            tag(&format!("{tenant}/{name}"))
-        ),
-        role: format!("t_{}_{}", short(tenant), tag(tenant)),
+/// Prefix of managed database names.
+const DB_PREFIX: &str = "pf_d_";
+/// Prefix of tenant role names.
+const ROLE_PREFIX: &str = "pf_r_";
+
+impl ManagedNames {
+    /// Fresh random names, keeping the tenant's `role` if it has one already. Every tenant role
+    /// can read `pg_database` and `pg_roles`, so the names say nothing of tenants: random, not
+    /// derived from the tenant's name (a hash of a guessable name would give it away).
+    pub fn generate(role: Option<&str>) -> ManagedNames {
+        let random = || {
+            let mut bytes = [0u8; 8];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+            hex::encode(bytes)
+        };
+        ManagedNames {
+            dbname: format!("{DB_PREFIX}{}", random()),
+            role: role.map_or_else(|| format!("{ROLE_PREFIX}{}", random()), str::to_string),
+        }
     }
+
+    /// Whether a name is one of [`ManagedNames::generate`]'s, rather than an older pubfn's,
+    /// which carried the tenant's name.
+    pub fn is_opaque(name: &str) -> bool {
+        name.starts_with(DB_PREFIX) || name.starts_with(ROLE_PREFIX)
+    }
+}
+
+/// Renames a database (to a name that reveals nothing). It fails while anyone is connected to
+/// it: the caller tries again at its next start.
+pub async fn rename_database(
+    admin: &Client,
+    from: &str,
+    to: &str,
+) -> Result<(), tokio_postgres::Error> {
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(from),
+            quote_ident(to)
+        ))
+        .await
+}
+
+/// Renames a tenant's role. SCRAM secrets do not depend on the role's name, so its password
+/// survives.
+pub async fn rename_role(
+    admin: &Client,
+    from: &str,
+    to: &str,
+) -> Result<(), tokio_postgres::Error> {
+    admin
+        .batch_execute(&format!(
+            "ALTER ROLE {} RENAME TO {}",
+            quote_ident(from),
+            quote_ident(to)
+        ))
+        .await
 }
 
 /// Quotes an identifier for SQL.
@@ -144,13 +191,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_fit_and_differ() {
-        let a = managed_names("acme", "dw_2");
-        let b = managed_names("acme-corp", "dw_2");
+    fn names_say_nothing_of_the_tenant() {
+        let a = ManagedNames::generate(None);
+        let b = ManagedNames::generate(None);
         assert_ne!(a.dbname, b.dbname);
         assert_ne!(a.role, b.role);
-        let long = managed_names(&"x".repeat(63), &"y".repeat(31));
-        assert!(long.dbname.len() <= 63 && long.role.len() <= 63);
+        assert_eq!(ManagedNames::generate(Some(&a.role)).role, a.role);
+        assert!(a.dbname.len() <= 63 && a.role.len() <= 63);
+        assert!(ManagedNames::is_opaque(&a.dbname) && ManagedNames::is_opaque(&a.role));
+        assert!(!ManagedNames::is_opaque("t_acme_dw_2_0a1b2c3d"));
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
     }
 }

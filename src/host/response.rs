@@ -25,10 +25,38 @@ impl Default for ResponseLimits {
     }
 }
 
+/// Headers that frame a message or belong to one connection (RFC 9110 §7.6.1, RFC 9113
+/// §8.2.2). They are the server's to write: a handler that set `content-length` (or
+/// `transfer-encoding`) could end its response early and have the rest of its body read as
+/// the next response on a kept-alive connection, and `connection`/`upgrade` could take the
+/// connection over. `proxy-*` names are matched by prefix.
+pub const FORBIDDEN_HEADERS: &[&str] = &[
+    "connection",
+    "content-length",
+    "keep-alive",
+    "proxy-",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "http2-settings",
+];
+
+/// Whether a handler may set header `name` (lower-case).
+pub fn is_forbidden_header(name: &str) -> bool {
+    FORBIDDEN_HEADERS
+        .iter()
+        .any(|forbidden| match forbidden.strip_suffix('-') {
+            Some(_) => name.starts_with(forbidden),
+            None => name == *forbidden,
+        })
+}
+
 /// What the guest answered: validated, so the HTTP layer can send it as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuestResponse {
-    /// HTTP status, 100..=599.
+    /// HTTP status, 200..=599 (an informational status would make the client expect another
+    /// response on the connection, or switch protocols).
     pub status: u16,
     /// Header names (lower-case) and values; both valid for HTTP.
     pub headers: Vec<(String, String)>,
@@ -89,9 +117,9 @@ pub fn set_head(slot: &mut ResponseSlot, arg: &[u8]) -> Result<(), AbiError> {
         ));
     }
     let head: Head = super::abi::decode_object(arg, "response head")?;
-    if !(100..=599).contains(&head.status) {
+    if !(200..=599).contains(&head.status) {
         return Err(invalid(format!(
-            "status {} is not between 100 and 599",
+            "status {} is not between 200 and 599 (informational statuses are the server's)",
             head.status
         )));
     }
@@ -122,7 +150,14 @@ pub fn set_head(slot: &mut ResponseSlot, arg: &[u8]) -> Result<(), AbiError> {
                 "the value of header {name:?} holds control characters"
             )));
         }
-        headers.push((name.to_ascii_lowercase(), value));
+        let name = name.to_ascii_lowercase();
+        if is_forbidden_header(&name) {
+            return Err(invalid(format!(
+                "header {name:?} frames the message or belongs to the connection: the server \
+                 sets it, a handler may not"
+            )));
+        }
+        headers.push((name, value));
     }
     slot.head = Some((head.status, headers));
     Ok(())
@@ -186,11 +221,49 @@ mod tests {
 
     #[test]
     fn status_out_of_range_is_refused() {
-        let arg = br#"{"status":99,"headers":[]}"#;
-        assert_eq!(
-            set_head(&mut slot(), arg).unwrap_err().code,
-            AbiError::INVALID
-        );
+        for status in [99, 100, 101, 103, 199, 600] {
+            let arg = format!(r#"{{"status":{status},"headers":[]}}"#);
+            assert_eq!(
+                set_head(&mut slot(), arg.as_bytes()).unwrap_err().code,
+                AbiError::INVALID,
+                "{status}"
+            );
+        }
+        set_head(&mut slot(), br#"{"status":200,"headers":[]}"#).unwrap();
+    }
+
+    #[test]
+    fn framing_and_connection_headers_are_refused() {
+        for name in [
+            "Content-Length",
+            "transfer-encoding",
+            "Connection",
+            "upgrade",
+            "keep-alive",
+            "TE",
+            "trailer",
+            "proxy-authenticate",
+            "Proxy-Connection",
+        ] {
+            let arg = format!(r#"{{"status":200,"headers":[["{name}","2"]]}}"#);
+            let error = set_head(&mut slot(), arg.as_bytes()).unwrap_err();
+            assert_eq!(error.code, AbiError::INVALID, "{name}");
+            assert!(
+                error.message.contains(&name.to_ascii_lowercase()),
+                "names the header: {}",
+                error.message
+            );
+        }
+        for allowed in [
+            "content-type",
+            "x-te",
+            "tea",
+            "proxyish",
+            "content-language",
+        ] {
+            let arg = format!(r#"{{"status":200,"headers":[["{allowed}","1"]]}}"#);
+            set_head(&mut slot(), arg.as_bytes()).unwrap();
+        }
     }
 
     #[test]

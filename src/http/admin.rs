@@ -1,8 +1,6 @@
 //! The admin API under `/admin/v1`, JSON throughout. Callers are the operator (the admin key)
 //! or a tenant admin (a tenant token with the admin claim), who reaches only its own tenant.
 
-use std::sync::Arc;
-
 use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request, Response, StatusCode};
@@ -16,11 +14,13 @@ use super::server::read_body;
 use crate::auth::{AuthError, TokenRequest, jwt};
 use crate::control::model::{EndpointSpec, TenantLimits};
 use crate::control::route::RoutePattern;
-use crate::sandbox::CallErrorKind;
+use crate::sandbox::{CallErrorKind, Script};
 
 pub mod openapi;
 mod run;
+mod sample;
 mod tenant_data;
+mod try_call;
 
 /// Largest admin request body (scripts included).
 const MAX_ADMIN_BODY: usize = 4 << 20;
@@ -54,6 +54,7 @@ pub async fn handle(
     state: &AppState,
     request: Request<Incoming>,
     path: &[String],
+    request_id: &str,
 ) -> Result<Response<Body>, Problem> {
     if path.len() == 1 && path[0] == "openapi.json" && request.method() == Method::GET {
         // The API's description is public: tools fetch it before they have credentials.
@@ -167,6 +168,10 @@ pub async fn handle(
             caller.may_manage(t)?;
             run::run(state, t, &body).await
         }
+        (&Method::POST, ["tenants", t, "try"]) => {
+            caller.may_manage(t)?;
+            try_call::try_call(state, t, &body, request_id).await
+        }
         (&Method::POST, ["tenants", t, "tokens"]) => {
             caller.may_manage(t)?;
             let request: TokenRequest = parse(&body)?;
@@ -217,7 +222,7 @@ async fn deploy(
     // Compile in the tenant's own sandbox before accepting: a syntax error never deploys.
     match state
         .sandbox
-        .check_script(tenant, Arc::from(spec.script.as_str()), &spec.limits)
+        .check_script(tenant, Script::new(spec.script.as_str()), &spec.limits)
         .await
     {
         Ok(()) => {}
@@ -333,7 +338,7 @@ async fn authenticate(
         .tenant(&tenant)
         .await?
         .ok_or_else(|| AuthError::Invalid("unknown tenant".into()))?;
-    let claims = jwt::verify(token, &view.name, &view.jwt_secret, &view.revoked)?;
+    let claims = state.verify_token(&view, token).await?;
     if !claims.admin {
         return Err(
             AuthError::Forbidden("data-plane tokens cannot call the admin API".into()).into(),

@@ -1,12 +1,13 @@
 //! The data plane: `/{tenant}/{route}` → authenticate → the tenant's handler in the sandbox.
 
-use hyper::body::Incoming;
+use bytes::Bytes;
 use hyper::header::{AUTHORIZATION, HOST, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
 use std::time::{Duration, Instant};
 
 use super::AppState;
+use super::confine::{TenantOrigin, confine};
 use super::metrics::{RequestLabels, RequestRecord, limit_kind};
 use super::respond::{Body, Problem};
 use super::server::read_body;
@@ -30,17 +31,38 @@ struct Trace {
     limit: Option<&'static str>,
 }
 
-/// Serves one data-plane request; `segments[0]` is the tenant. Every outcome is counted, and
-/// a response the sandbox worked on says how long it and the database took.
-pub async fn handle(
+/// Which tenant a request is for, and the route below it.
+#[derive(Debug, Clone)]
+pub struct TenantAddress {
+    /// The tenant's name, as the request gave it.
+    pub tenant: String,
+    /// The path's segments below the tenant.
+    pub route: Vec<String>,
+    /// Whether the tenant was named by the host (`{tenant}.<domain>`): an origin of its own.
+    pub own_host: bool,
+}
+
+/// The answer for an unknown tenant and for an unknown route of a known one alike: a caller
+/// without a token must not learn which tenants exist.
+pub fn no_such_endpoint() -> Problem {
+    Problem::NotFound("no such endpoint".into())
+}
+
+/// Serves one data-plane request. Every outcome is counted, and a response the sandbox worked
+/// on says how long it and the database took.
+pub async fn handle<B>(
     state: &AppState,
-    request: Request<Incoming>,
-    segments: Vec<String>,
+    request: Request<B>,
+    address: TenantAddress,
     request_id: &str,
-) -> Result<Response<Body>, Problem> {
+) -> Result<Response<Body>, Problem>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let started = Instant::now();
     let mut trace = Trace::default();
-    let mut response = match serve(state, request, segments, request_id, &mut trace).await {
+    let mut response = match serve(state, request, address, request_id, &mut trace).await {
         Ok(response) => response,
         Err(problem) => problem.into_response(request_id),
     };
@@ -69,28 +91,32 @@ pub async fn handle(
     Ok(response)
 }
 
-async fn serve(
+async fn serve<B>(
     state: &AppState,
-    request: Request<Incoming>,
-    segments: Vec<String>,
+    request: Request<B>,
+    address: TenantAddress,
     request_id: &str,
     trace: &mut Trace,
-) -> Result<Response<Body>, Problem> {
-    let tenant_name = &segments[0];
+) -> Result<Response<Body>, Problem>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let route = &address.route;
     let tenant = state
         .registry
-        .tenant(tenant_name)
+        .tenant(&address.tenant)
         .await?
-        .ok_or_else(|| Problem::NotFound(format!("no tenant {tenant_name:?}")))?;
+        .ok_or_else(no_such_endpoint)?;
     trace.tenant = Some(tenant.name.clone());
     let method = request.method().as_str().to_string();
-    if segments.len() == 2 && segments[1] == WHOAMI {
+    if route.len() == 1 && route[0] == WHOAMI {
         return whoami(state, &tenant, &request, trace).await;
     }
-    let (entry, params) = match tenant.route(&method, &segments[1..]) {
+    let (entry, params) = match tenant.route(&method, route) {
         RouteMatch::Found(entry, params) => (entry.clone(), params),
         RouteMatch::WrongMethod(allowed) => return Err(Problem::MethodNotAllowed(allowed)),
-        RouteMatch::NotFound => return Err(Problem::NotFound("no such route".into())),
+        RouteMatch::NotFound => return Err(no_such_endpoint()),
     };
     trace.endpoint = entry.endpoint.clone();
     if entry.auth == AuthMode::Jwt {
@@ -114,15 +140,15 @@ async fn serve(
         state.server_limits.body_timeout,
     )
     .await?;
-    let guest_request = guest_request(&read.parts, read.body.to_vec(), &segments[1..], params);
+    let guest_request = guest_request(&read.parts, read.body.to_vec(), route, params);
     let (database, capabilities) = state.capabilities(&tenant, Some(&entry.endpoint));
     let call = Call {
         tenant: tenant.name.clone(),
         endpoint: entry.endpoint.clone(),
-        version: format!("{}-{}", entry.version, entry.script_sha256),
+        version: entry.version.to_string(),
         script: entry.script.clone(),
         isolation: entry.isolation,
-        limits: entry.limits,
+        limits: tenant.limits.cap(entry.limits),
         request: guest_request,
         capabilities,
     };
@@ -139,7 +165,7 @@ async fn serve(
         version: entry.version,
         request_id: request_id.to_string(),
         method: method.clone(),
-        path: format!("/{}", segments[1..].join("/")),
+        path: format!("/{}", route.join("/")),
         status: 200,
         duration_ms: started.elapsed().as_secs_f64() * 1e3,
         output: String::new(),
@@ -165,18 +191,33 @@ async fn serve(
     };
     trace.reused_instance = Some(reply.reused_instance);
     log.status = reply.response.status;
-    log.output = reply.output.clone();
-    state.logs.record(log);
+    log.output = reply.output;
     let mut response = Response::new(Body::from(reply.response.body));
+    // The sandbox refused 1xx statuses, header names that are not tokens, control characters
+    // in values and framing headers: a failure here is a host bug.
     *response.status_mut() = StatusCode::from_u16(reply.response.status)
-        .map_err(|e| Problem::BadReturn(e.to_string()))?;
+        .map_err(|e| Problem::Internal(format!("guest response status: {e}")))?;
     for (name, value) in reply.response.headers {
-        // The sandbox validated both; a failure here is a bug, reported as a bad return.
         let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|e| Problem::BadReturn(e.to_string()))?;
-        let value = HeaderValue::from_str(&value).map_err(|e| Problem::BadReturn(e.to_string()))?;
+            .map_err(|e| Problem::Internal(format!("guest response header name: {e}")))?;
+        let value = HeaderValue::from_str(&value)
+            .map_err(|e| Problem::Internal(format!("guest response header value: {e}")))?;
         response.headers_mut().append(name, value);
     }
+    let origin = if address.own_host {
+        TenantOrigin::OwnHost
+    } else {
+        TenantOrigin::SharedPath(&tenant.name)
+    };
+    let notes = confine(response.headers_mut(), origin, state.tenant_csp.as_ref());
+    for note in notes {
+        if !log.output.is_empty() && !log.output.ends_with('\n') {
+            log.output.push('\n');
+        }
+        log.output.push_str(&note);
+        log.output.push('\n');
+    }
+    state.logs.record(log);
     Ok(response)
 }
 
@@ -185,10 +226,10 @@ pub const WHOAMI: &str = "_whoami";
 
 /// `GET /{tenant}/_whoami`: the token's claims once verified, so a client can check its token
 /// (and the cost of authentication alone can be measured).
-async fn whoami(
+async fn whoami<B>(
     state: &AppState,
     tenant: &TenantView,
-    request: &Request<Incoming>,
+    request: &Request<B>,
     trace: &mut Trace,
 ) -> Result<Response<Body>, Problem> {
     trace.endpoint = WHOAMI.into();
@@ -213,18 +254,18 @@ async fn authenticate(
     tenant: &TenantView,
     token: &str,
 ) -> Result<jwt::Claims, Problem> {
-    match jwt::verify(token, &tenant.name, &tenant.jwt_secret, &tenant.revoked) {
+    match state.verify_token(tenant, token).await {
         Ok(claims) => Ok(claims),
         Err(error) => {
             if let Some(other) = jwt::claimed_tenant(token).filter(|aud| *aud != tenant.name)
                 && let Some(other) = state.registry.tenant(&other).await?
-                && jwt::verify(token, &other.name, &other.jwt_secret, &other.revoked).is_ok()
+                && state.verify_token(&other, token).await.is_ok()
             {
                 return Err(
                     AuthError::Forbidden("this token belongs to another tenant".into()).into(),
                 );
             }
-            Err(error.into())
+            Err(error)
         }
     }
 }

@@ -1,14 +1,19 @@
-//! Routing: `/healthz`, `/admin/v1/...` and `/{tenant}/{route...}`.
+//! Routing: `/healthz`; on the admin surface `/admin/v1/...`, `/console/` and `/metrics`; on
+//! the data surface `/{tenant}/{route...}`, or `{tenant}.<domain>/{route...}` when the operator
+//! gives each tenant a host name of its own.
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
+use super::data::TenantAddress;
 use super::respond::{Body, Problem};
+use super::server::Surface;
 use super::{AppState, admin, data};
 
 /// Dispatches a request to the part of the server that owns its path.
 pub async fn route(
     state: &AppState,
+    surface: Surface,
     request: Request<Incoming>,
     request_id: &str,
 ) -> Result<Response<Body>, Problem> {
@@ -19,27 +24,87 @@ pub async fn route(
             &serde_json::json!({"status": "ok"}),
         ));
     }
-    if path == "/metrics" {
-        return metrics(state, &request);
-    }
-    if let Some(rest) = path.strip_prefix("/console")
-        && (rest.is_empty() || rest.starts_with('/'))
-    {
-        return super::console::serve(rest);
-    }
     let segments = split_path(&path)?;
-    match segments.first().map(String::as_str) {
-        Some("admin") if segments.get(1).map(String::as_str) == Some("v1") => {
-            admin::handle(state, request, &segments[2..]).await
+    if let Some(domain) = &state.tenant_domain
+        && let Some(tenant) = host_tenant(&request, domain)
+    {
+        // A tenant's own origin serves its endpoints and nothing else.
+        if !surface.serves_data() {
+            return Err(data::no_such_endpoint());
         }
-        Some("admin") => Err(Problem::NotFound(
-            "the admin API lives under /admin/v1".into(),
-        )),
-        Some(_) => data::handle(state, request, segments, request_id).await,
+        let address = TenantAddress {
+            tenant,
+            route: segments,
+            own_host: true,
+        };
+        return data::handle(state, request, address, request_id).await;
+    }
+    if surface.serves_admin() {
+        if path == "/metrics" {
+            return metrics(state, &request);
+        }
+        if let Some(rest) = path.strip_prefix("/console")
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            return super::console::serve(rest);
+        }
+        match segments.first().map(String::as_str) {
+            Some("admin") if segments.get(1).map(String::as_str) == Some("v1") => {
+                return admin::handle(state, request, &segments[2..], request_id).await;
+            }
+            Some("admin") => {
+                return Err(Problem::NotFound(
+                    "the admin API lives under /admin/v1".into(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    if !surface.serves_data() {
+        return Err(Problem::NotFound(
+            "nothing here: this listener serves /admin/v1, /console/ and /metrics".into(),
+        ));
+    }
+    if let Some(domain) = &state.tenant_domain {
+        return Err(Problem::NotFound(format!(
+            "tenants' endpoints are served at https://{{tenant}}.{domain}/{{route}}"
+        )));
+    }
+    let mut segments = segments.into_iter();
+    match segments.next() {
+        Some(tenant) => {
+            let address = TenantAddress {
+                tenant,
+                route: segments.collect(),
+                own_host: false,
+            };
+            data::handle(state, request, address, request_id).await
+        }
         None => Err(Problem::NotFound(
             "nothing here: call /{tenant}/{route}".into(),
         )),
     }
+}
+
+/// The tenant a request's host names (`{tenant}.<domain>`, any port), if it names one.
+fn host_tenant<B>(request: &Request<B>, domain: &str) -> Option<String> {
+    // HTTP/2 carries the host in the URI (`:authority`), HTTP/1.1 in the Host header.
+    let host = match request.uri().host() {
+        Some(host) => host.to_string(),
+        None => request
+            .headers()
+            .get(hyper::header::HOST)?
+            .to_str()
+            .ok()?
+            .to_string(),
+    };
+    let host = host.to_ascii_lowercase();
+    let host = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host.as_str(), |(name, _)| name);
+    let label = host.strip_suffix(domain)?.strip_suffix('.')?;
+    (!label.is_empty() && !label.contains('.')).then(|| label.to_string())
 }
 
 /// `GET /metrics`, for the metrics token (or the admin key): tenant names are in it.
@@ -110,6 +175,29 @@ pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tenant_host_names_its_tenant() {
+        let request = |host: &str| {
+            Request::builder()
+                .uri("/x")
+                .header("host", host)
+                .body(())
+                .unwrap()
+        };
+        let tenant = |host: &str| host_tenant(&request(host), "fn.example.com");
+        assert_eq!(tenant("acme.fn.example.com").as_deref(), Some("acme"));
+        assert_eq!(tenant("ACME.fn.example.com:8443").as_deref(), Some("acme"));
+        assert_eq!(tenant("fn.example.com"), None);
+        assert_eq!(tenant("a.b.fn.example.com"), None);
+        assert_eq!(tenant("acmefn.example.com"), None);
+        assert_eq!(tenant("acme.fn.example.com.evil"), None);
+        let h2 = Request::builder()
+            .uri("https://acme.fn.example.com/x")
+            .body(())
+            .unwrap();
+        assert_eq!(host_tenant(&h2, "fn.example.com").as_deref(), Some("acme"));
+    }
 
     #[test]
     fn paths_are_split_and_decoded() {

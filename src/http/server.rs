@@ -50,6 +50,31 @@ impl Default for ServerLimits {
     }
 }
 
+/// What one listener serves. Tenants' pages are hostile: in a browser, whatever shares an
+/// origin with them is theirs to reach, so the admin API and console can have a listener (an
+/// origin) of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// Tenants' endpoints and the admin API together (`serve` without `--admin-listen`).
+    All,
+    /// Tenants' endpoints only.
+    Data,
+    /// The admin API, the console and `/metrics` only.
+    Admin,
+}
+
+impl Surface {
+    /// Whether `/admin/v1`, `/console/` and `/metrics` are served here.
+    pub fn serves_admin(self) -> bool {
+        matches!(self, Surface::All | Surface::Admin)
+    }
+
+    /// Whether tenants' endpoints are served here.
+    pub fn serves_data(self) -> bool {
+        matches!(self, Surface::All | Surface::Data)
+    }
+}
+
 /// A request with its body read, within limits.
 pub struct ReadRequest {
     /// Method, URI, headers.
@@ -58,10 +83,12 @@ pub struct ReadRequest {
     pub body: Bytes,
 }
 
-/// Serves until `shutdown` completes, then stops accepting and waits for in-flight requests.
+/// Serves `surface` until `shutdown` completes, then stops accepting and waits for in-flight
+/// requests.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
+    surface: Surface,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let limits = state.server_limits.clone();
@@ -110,8 +137,10 @@ pub async fn serve(
                 drop(permit);
                 return;
             }
-            let service = service_fn(move |request| handle(state.clone(), peer, request));
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let service = service_fn(move |request| handle(state.clone(), surface, peer, request));
+            // No upgrades: no endpoint speaks another protocol, and a handler answering 101
+            // must never turn the connection into a tunnel.
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
             let _ = watcher.watch(connection.into_owned()).await;
             drop(permit);
         });
@@ -123,6 +152,7 @@ pub async fn serve(
 
 async fn handle(
     state: Arc<AppState>,
+    surface: Surface,
     _peer: SocketAddr,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
@@ -132,7 +162,7 @@ async fn handle(
         let started = std::time::Instant::now();
         // The path only: a query string may carry what logs must never hold.
         let (method, path) = (request.method().clone(), request.uri().path().to_string());
-        let mut response = match router::route(&state, request, &request_id).await {
+        let mut response = match router::route(&state, surface, request, &request_id).await {
             Ok(response) => response,
             Err(problem) => problem.into_response(&request_id),
         };
@@ -154,11 +184,15 @@ async fn handle(
 
 /// Reads the whole body, refusing more than `max_bytes` or a client slower than the body
 /// timeout.
-pub async fn read_body(
-    request: Request<Incoming>,
+pub async fn read_body<B>(
+    request: Request<B>,
     max_bytes: usize,
     timeout: Duration,
-) -> Result<ReadRequest, Problem> {
+) -> Result<ReadRequest, Problem>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (parts, body) = request.into_parts();
     if let Some(length) = parts.headers.get(hyper::header::CONTENT_LENGTH) {
         let length: usize = length

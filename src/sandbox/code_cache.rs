@@ -8,12 +8,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// the next instance of each endpoint version, at the cost of one compile each).
 const MAX_TOTAL_BYTES: usize = 64 << 20;
 
-/// Which script a code object was compiled from: an endpoint version of one tenant.
+/// Which script a code object was compiled from: an endpoint version of one tenant, and the
+/// digest of the source itself, so a key can never name another script's code.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) struct CodeKey {
     pub tenant: String,
     pub endpoint: String,
     pub version: String,
+    pub script: [u8; 32],
 }
 
 /// The cache; shared by all of the sandbox's threads.
@@ -78,7 +80,19 @@ mod tests {
             tenant: tenant.into(),
             endpoint: "e".into(),
             version: version.into(),
+            script: [7; 32],
         }
+    }
+
+    #[test]
+    fn another_script_under_the_same_version_misses() {
+        let cache = CodeCache::default();
+        cache.put(key("a", "draft"), vec![1; 10]);
+        let other = CodeKey {
+            script: [8; 32],
+            ..key("a", "draft")
+        };
+        assert!(cache.get(&other).is_none());
     }
 
     #[test]

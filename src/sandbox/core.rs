@@ -14,7 +14,7 @@ use super::scheduler::{Ticket, Turn};
 use super::snapshot::{self, SnapshotSource, Snapshots};
 use super::{
     Call, CallError, CallErrorKind, Isolation, Limits, PythonRuntime, Reply, SandboxConfig,
-    SandboxError, engine, scheduler,
+    SandboxError, Script, engine, scheduler,
 };
 use crate::host::HostState;
 
@@ -35,6 +35,14 @@ pub(crate) struct SandboxCore {
 impl SandboxCore {
     /// Builds the engine and linker for `runtime`.
     pub fn new(runtime: PythonRuntime, config: SandboxConfig) -> Result<Self, SandboxError> {
+        // Snapshots hold each tenant's str hash secret and imported state; compiled modules
+        // hold the same memory images: no other local user may read them.
+        for private in [snapshot::SNAPSHOTS_DIR, engine::COMPILED_CACHE_DIR] {
+            let dir = config.cache_dir.join(private);
+            crate::private_fs::ensure_private_dir(&dir).map_err(|e| {
+                SandboxError::Snapshot(format!("cache directory {}: {e}", dir.display()))
+            })?;
+        }
         let functions = Arc::new(FunctionCache::new(
             snapshot::runtime_dir(&config.cache_dir, &runtime).join("functions"),
         ));
@@ -142,13 +150,13 @@ impl SandboxCore {
     pub async fn check_script(
         &self,
         tenant: &str,
-        script: Arc<str>,
+        script: Script,
         limits: &Limits,
     ) -> Result<(), CallError> {
         let deadline = Instant::now() + limits.wall_time();
         let turn = self.turn(tenant, limits, deadline, None).await?;
         let mut instance = self
-            .instantiate(tenant, script, limits, deadline, turn)
+            .instantiate(tenant, script.source().clone(), limits, deadline, turn)
             .await?;
         instance.compile(limits, deadline).await
     }
@@ -174,14 +182,16 @@ impl SandboxCore {
                 (instance, true)
             }
             None => {
+                let source = call.script.source().clone();
                 let mut instance = self
-                    .instantiate(&call.tenant, call.script, &call.limits, deadline, turn)
+                    .instantiate(&call.tenant, source, &call.limits, deadline, turn)
                     .await?;
                 // Module-level code may use the capabilities too.
                 let code_key = CodeKey {
                     tenant: call.tenant.clone(),
                     endpoint: key.endpoint.clone(),
                     version: key.version.clone(),
+                    script: *call.script.sha256(),
                 };
                 let state = instance.store.data_mut();
                 state.capabilities = call.capabilities.clone();

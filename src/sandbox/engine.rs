@@ -49,6 +49,9 @@ pub struct EngineSettings {
     pub functions: Arc<FunctionCache>,
 }
 
+/// The folder of the cache directory where wasmtime keeps compiled modules.
+pub const COMPILED_CACHE_DIR: &str = "wasmtime";
+
 /// Builds the engine: pooling allocator, copy-on-write memory images, epoch interruption,
 /// async host calls, and wasmtime's on-disk cache of compiled code under `cache_dir`.
 pub fn build(settings: &EngineSettings, cache_dir: &Path) -> Result<Engine, SandboxError> {
@@ -122,7 +125,7 @@ fn build_with(
     }
 
     let mut cache = CacheConfig::new();
-    cache.with_directory(cache_dir.join("wasmtime"));
+    cache.with_directory(cache_dir.join(COMPILED_CACHE_DIR));
     let cache = Cache::new(cache).map_err(|e| SandboxError::Engine(format!("cache: {e:#}")))?;
     config.cache(Some(cache));
     // Every tenant's snapshot module holds the same interpreter functions: a new tenant's

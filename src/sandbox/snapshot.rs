@@ -77,7 +77,7 @@ impl Snapshots {
         functions: Arc<FunctionCache>,
     ) -> Self {
         let dir = runtime_dir(cache_dir, &runtime);
-        let (root, current) = (cache_dir.join("snapshots"), runtime.id[..16].to_string());
+        let (root, current) = (cache_dir.join(SNAPSHOTS_DIR), runtime.id[..16].to_string());
         // Off the start-up path: removing a few thousand snapshots takes a while.
         let pruning = std::thread::Builder::new()
             .name("pubfn-snapshot-prune".into())
@@ -242,9 +242,12 @@ impl Snapshots {
     }
 }
 
+/// The folder of the cache directory that holds every runtime's snapshots.
+pub const SNAPSHOTS_DIR: &str = "snapshots";
+
 /// Where `runtime`'s snapshots (and the compiled functions they share) are cached.
 pub fn runtime_dir(cache_dir: &std::path::Path, runtime: &PythonRuntime) -> PathBuf {
-    cache_dir.join("snapshots").join(&runtime.id[..16])
+    cache_dir.join(SNAPSHOTS_DIR).join(&runtime.id[..16])
 }
 
 /// Tenant names never reach the filesystem as they are.

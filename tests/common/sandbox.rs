@@ -14,7 +14,8 @@ use std::sync::{Arc, OnceLock};
 
 use pubfn::host::GuestRequest;
 use pubfn::sandbox::{
-    Call, CallError, CallErrorKind, Isolation, Limits, PythonRuntime, Reply, Sandbox, SandboxConfig,
+    Call, CallError, CallErrorKind, Isolation, Limits, PythonRuntime, Reply, Sandbox,
+    SandboxConfig, Script,
 };
 
 /// A cache directory private to this test build (snapshots and compiled code).
@@ -65,7 +66,7 @@ pub fn call(tenant: &str, endpoint: &str, script: &str, request: GuestRequest) -
         tenant: tenant.into(),
         endpoint: endpoint.into(),
         version: format!("{:x}", md5ish(script)),
-        script: Arc::from(script),
+        script: Script::new(script),
         isolation: Isolation::Strict,
         limits: Limits::default(),
         request,

@@ -56,8 +56,16 @@ impl Store {
         check_name(name)?;
         let client = self.client().await?;
         self.refuse_duplicate(&client, tenant, name).await?;
-        let names = tenantdb::managed_names(tenant, name);
-        // The role is shared by the tenant's managed databases: keep the password it has.
+        // The role is shared by the tenant's managed databases: keep it and its password.
+        let role: Option<String> = client
+            .query_opt(
+                "SELECT role FROM pubfn.tenant_databases
+                 WHERE tenant = $1 AND kind = 'managed' LIMIT 1",
+                &[&tenant],
+            )
+            .await?
+            .map(|row| row.get(0));
+        let names = ManagedNames::generate(role.as_deref());
         let password = match self.role_password(&client, tenant, &names.role).await? {
             Some(password) => password,
             None => {
@@ -161,6 +169,61 @@ impl Store {
                     &[&tenant, &name, &sealed],
                 )
                 .await?;
+        }
+        Ok(())
+    }
+
+    /// Renames managed databases and roles an older pubfn named after their tenant (every
+    /// tenant role can list them). A database in use keeps its name until a later start.
+    pub(super) async fn rename_revealing_databases(&self) -> Result<(), ControlError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT DISTINCT tenant, role FROM pubfn.tenant_databases WHERE kind = 'managed'",
+                &[],
+            )
+            .await?;
+        for row in rows {
+            let (tenant, role): (String, String) = (row.get(0), row.get(1));
+            if ManagedNames::is_opaque(&role) {
+                continue;
+            }
+            let to = ManagedNames::generate(None).role;
+            if let Err(e) = tenantdb::rename_role(&client, &role, &to).await {
+                tracing::warn!(%tenant, "a tenant role keeps its old name for now: {e}");
+                continue;
+            }
+            client
+                .execute(
+                    "UPDATE pubfn.tenant_databases SET role = $2 WHERE role = $1",
+                    &[&role, &to],
+                )
+                .await?;
+            notify(&client, &tenant).await?;
+        }
+        let rows = client
+            .query(
+                "SELECT tenant, dbname FROM pubfn.tenant_databases WHERE kind = 'managed'",
+                &[],
+            )
+            .await?;
+        for row in rows {
+            let (tenant, dbname): (String, String) = (row.get(0), row.get(1));
+            if ManagedNames::is_opaque(&dbname) {
+                continue;
+            }
+            let to = ManagedNames::generate(None).dbname;
+            if let Err(e) = tenantdb::rename_database(&client, &dbname, &to).await {
+                tracing::warn!(%tenant, "a managed database keeps its old name for now: {e}");
+                continue;
+            }
+            client
+                .execute(
+                    "UPDATE pubfn.tenant_databases SET dbname = $2 WHERE dbname = $1",
+                    &[&dbname, &to],
+                )
+                .await?;
+            notify(&client, &tenant).await?;
         }
         Ok(())
     }

@@ -5,7 +5,8 @@ use crate::control::ControlError;
 use crate::control::model::TokenRecord;
 
 impl Store {
-    /// Records a newly issued token.
+    /// Records a newly issued token; every node learns of it (a token pubfn has no record of
+    /// is refused).
     pub async fn insert_token(
         &self,
         tenant: &str,
@@ -13,8 +14,8 @@ impl Store {
         expires_unix: Option<i64>,
     ) -> Result<(), ControlError> {
         let expires = expires_unix.map(|s| s as f64);
-        self.client()
-            .await?
+        let client = self.client().await?;
+        client
             .execute(
                 "INSERT INTO pubfn.tokens (jti, tenant, name, admin, endpoints, expires_at)
                  VALUES ($1, $2, $3, $4, $5, to_timestamp($6))",
@@ -28,7 +29,7 @@ impl Store {
                 ],
             )
             .await?;
-        Ok(())
+        notify(&client, tenant).await
     }
 
     /// The tenant's tokens, newest first; never their values.

@@ -3,7 +3,6 @@
 //! tenant's databases and secrets like a deployed handler, but has no endpoint state.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 use base64::Engine;
@@ -12,11 +11,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::parse;
+use super::sample::SampleRequest;
 use crate::host::GuestRequest;
 use crate::http::AppState;
 use crate::http::respond::{Body, Problem};
 use crate::http::router::json_response;
-use crate::sandbox::{Call, CallErrorKind, Isolation, Limits};
+use crate::sandbox::{Call, CallErrorKind, Isolation, Limits, Script};
 
 /// The draft and the request to run it on.
 #[derive(Deserialize)]
@@ -27,17 +27,6 @@ struct DraftRun {
     request: SampleRequest,
     #[serde(default, deserialize_with = "crate::control::model::object")]
     limits: Limits,
-}
-
-/// A sample request; every field has a default (`GET /`).
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct SampleRequest {
-    method: Option<String>,
-    path: Option<String>,
-    query: Option<String>,
-    headers: BTreeMap<String, String>,
-    body: Option<String>,
 }
 
 /// Runs the draft and answers 200 with what the handler did, failures included.
@@ -56,54 +45,40 @@ pub(super) async fn run(
         .tenant(tenant)
         .await?
         .ok_or_else(|| Problem::NotFound(format!("no tenant {tenant:?}")))?;
-    let sample = draft.request;
-    let method = sample
-        .method
-        .unwrap_or_else(|| "GET".into())
-        .to_ascii_uppercase();
-    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(Problem::BadRequest(format!("request.method {method:?}")));
-    }
-    let path = sample.path.unwrap_or_else(|| "/".into());
-    if !path.starts_with('/') || path.chars().any(char::is_control) {
-        return Err(Problem::BadRequest(
-            "request.path must start with '/'".into(),
-        ));
-    }
-    let query = sample.query.unwrap_or_default();
-    let mut headers = Vec::new();
-    for (name, value) in sample.headers {
-        let valid = hyper::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
-            && hyper::header::HeaderValue::from_str(&value).is_ok();
-        if !valid {
-            return Err(Problem::BadRequest(format!(
-                "request.headers: {name:?} is not a valid header"
-            )));
-        }
-        headers.push((name.to_ascii_lowercase(), value.into_bytes()));
-    }
-    let query_suffix = if query.is_empty() {
-        String::new()
-    } else {
-        format!("?{query}")
-    };
+    let sample = draft.request.check()?;
     let request = GuestRequest {
-        method,
-        url: format!("http://draft/{tenant}{path}{query_suffix}"),
-        path,
-        query_string: query,
-        headers,
+        url: format!(
+            "http://draft/{tenant}{}{}",
+            sample.path,
+            sample.query_suffix()
+        ),
+        method: sample.method,
+        path: sample.path,
+        query_string: sample.query,
+        headers: sample
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name, value.into_bytes()))
+            .collect(),
         path_params: BTreeMap::new(),
-        body: sample.body.unwrap_or_default().into_bytes(),
+        body: sample.body,
+    };
+    // A draft is a call of the tenant like any other: within its caps, under its concurrency
+    // cap and in its fair share of the cores.
+    let limits = view.limits.cap(draft.limits);
+    let caps = state.caps_for(&view.limits);
+    let semaphore = state.tenant_semaphore(&view.name, caps.max_concurrency);
+    let Ok(_permit) = semaphore.try_acquire() else {
+        return Err(Problem::TooManyRequests);
     };
     let (database, capabilities) = state.capabilities(&view, None);
     let call = Call {
         tenant: view.name.clone(),
         endpoint: "_draft".into(),
         version: "draft".into(),
-        script: Arc::from(draft.script.as_str()),
+        script: Script::new(draft.script),
         isolation: Isolation::Strict,
-        limits: draft.limits,
+        limits,
         request,
         capabilities,
     };
@@ -123,6 +98,7 @@ pub(super) async fn run(
                 "output": reply.output,
                 "error": null,
                 "duration_ms": duration_ms,
+                "limits": limits,
             })
         }
         Err(error) => {
@@ -132,12 +108,17 @@ pub(super) async fn run(
                 }
                 _ => (None, None, None),
             };
+            let kind = match &error.kind {
+                CallErrorKind::Syntax(_) => "syntax",
+                _ => "failed",
+            };
             json!({
                 "status": null,
                 "output": error.output,
-                "error": {"message": error.kind.to_string(), "traceback": traceback,
+                "error": {"kind": kind, "message": error.kind.to_string(), "traceback": traceback,
                           "line": line, "column": column},
                 "duration_ms": duration_ms,
+                "limits": limits,
             })
         }
     };

@@ -163,16 +163,20 @@ async function createToken() {
   await loadTokens();
 }
 
+/** Calls the endpoint through the admin API, which sends the request to the data plane: the
+ * console's origin never loads a tenant's response, and needs no access to the tenant's. */
 async function tryEndpoint() {
   const headers = {};
   if ($("try-token").value) headers.authorization = `Bearer ${$("try-token").value}`;
   const method = $("try-method").value;
-  const body = ["GET", "HEAD"].includes(method) ? undefined : $("try-body").value;
-  const path = $("try-path").value.startsWith("/") ? $("try-path").value : `/${$("try-path").value}`;
-  const response = await fetch(`/${encodeURIComponent(state.tenant)}${path}`, { method, headers, body });
-  const lines = [`${response.status} ${response.statusText}`];
-  response.headers.forEach((value, name) => lines.push(`${name}: ${value}`));
-  lines.push("", await response.text());
+  const typed = $("try-path").value.startsWith("/") ? $("try-path").value : `/${$("try-path").value}`;
+  const [path, ...query] = typed.split("?");
+  const request = { method, path, query: query.join("?"), headers };
+  if (!["GET", "HEAD"].includes(method)) request.body = $("try-body").value;
+  const reply = await api("POST", "/try", { request });
+  const lines = [`${reply.status}`];
+  for (const [name, value] of reply.headers) lines.push(`${name}: ${value}`);
+  lines.push("", reply.body ?? `(binary, base64) ${reply.body_base64}`);
   $("try-response").textContent = lines.join("\n");
 }
 
