@@ -1,6 +1,7 @@
 //! The host end of the guest ABI (guest-sdk/ABI.md): one [`HostState`] per store, and one
-//! file per capability. Each capability reaches only its own slice of the state; only
-//! [`abi`] touches guest memory. Nothing here knows about HTTP.
+//! file per capability. Each capability reaches only its own slice of the state. Guest memory
+//! is touched by [`abi`] (every `pq` call) and by [`files`] (WASI's own file calls, wrapped to
+//! count descriptors), both bounds-checked. Nothing here knows about HTTP.
 
 pub mod abi;
 pub mod db;

@@ -78,51 +78,130 @@ pub fn identifier(name: &str) -> Result<String, DbError> {
     }
 }
 
-/// Parses a query with psycopg-style `%s` placeholders (`%%` is a literal `%`), outside
-/// string literals and quoted identifiers, binding `params` to them in order.
+/// Parses a query with psycopg-style `%s` placeholders (`%%` is a literal `%`), binding
+/// `params` to them in order. Placeholders count only in SQL itself: never inside string
+/// literals (`'...'`, `E'...'` with backslash escapes), quoted identifiers, dollar-quoted bodies
+/// (`$$...$$`, `$fn$...$fn$`) or comments (`-- ...`, nested `/* ... */`), which are copied as
+/// they are.
 pub fn with_placeholders(query: &str, params: Vec<Value>) -> Result<Sql, DbError> {
     let mut sql = Sql::new("");
-    let mut text = String::with_capacity(query.len());
     let given = params.len();
     let mut params = params.into_iter();
     let mut count = 0;
-    let mut quote: Option<char> = None;
-    let mut chars = query.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => {
-                quote = None;
-                text.push(c);
+    let bytes = query.as_bytes();
+    let (mut i, mut copied) = (0, 0);
+    while i < bytes.len() {
+        let skip = match bytes[i] {
+            b'\'' => {
+                let escapes = i > 0
+                    && matches!(bytes[i - 1], b'E' | b'e')
+                    && (i < 2 || !is_ident_byte(bytes[i - 2]));
+                quoted_end(bytes, i, b'\'', escapes)
             }
-            (Some(_), c) => text.push(c),
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                text.push(c);
+            b'"' => quoted_end(bytes, i, b'"', false),
+            b'-' if bytes.get(i + 1) == Some(&b'-') => Some(
+                bytes[i..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(bytes.len(), |n| i + n + 1),
+            ),
+            b'/' if bytes.get(i + 1) == Some(&b'*') => block_comment_end(bytes, i),
+            b'$' if i == 0 || !is_ident_byte(bytes[i - 1]) => dollar_quote_end(bytes, i),
+            b'%' => {
+                sql.push(&query[copied..i]);
+                match bytes.get(i + 1) {
+                    Some(b's') => {
+                        count += 1;
+                        sql.param(params.next().unwrap_or(Value::Null))?;
+                    }
+                    Some(b'%') => {
+                        sql.push("%");
+                    }
+                    _ => {
+                        let next = query[i + 1..].chars().next();
+                        return Err(DbError::Invalid(format!(
+                            "unsupported placeholder %{}: use %s (or %% for a literal %)",
+                            next.map(String::from).unwrap_or_default()
+                        )));
+                    }
+                }
+                i += 2;
+                copied = i;
+                continue;
             }
-            (None, '%') => match chars.next() {
-                Some('s') => {
-                    count += 1;
-                    sql.push(&std::mem::take(&mut text));
-                    sql.param(params.next().unwrap_or(Value::Null))?;
-                }
-                Some('%') => text.push('%'),
-                other => {
-                    return Err(DbError::Invalid(format!(
-                        "unsupported placeholder %{}: use %s (or %% for a literal %)",
-                        other.map(String::from).unwrap_or_default()
-                    )));
-                }
-            },
-            (None, c) => text.push(c),
-        }
+            _ => None,
+        };
+        i = skip.unwrap_or(i + 1);
     }
-    sql.push(&text);
+    sql.push(&query[copied..]);
     if given != count {
         return Err(DbError::Invalid(format!(
             "the query has {count} placeholders but {given} params were given"
         )));
     }
     Ok(sql)
+}
+
+/// Letters, digits, `_`, `$` and any non-ASCII byte: what continues an identifier (so the `$`
+/// of `a$b` or the `E` of `fee'` starts nothing).
+fn is_ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+/// The index after a quoted run that starts at `start` with `quote` (a doubled quote stays
+/// inside; with `escapes`, so does a backslash-escaped one). An unterminated run goes to the end.
+fn quoted_end(bytes: &[u8], start: usize, quote: u8, escapes: bool) -> Option<usize> {
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if escapes => i += 2,
+            b if b == quote => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    Some(bytes.len())
+}
+
+/// The index after a (nested) block comment starting at `start`.
+fn block_comment_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let (mut depth, mut i) = (0usize, start);
+    while i + 1 < bytes.len() {
+        match (bytes[i], bytes[i + 1]) {
+            (b'/', b'*') => {
+                depth += 1;
+                i += 2;
+            }
+            (b'*', b'/') => {
+                depth -= 1;
+                i += 2;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    Some(bytes.len())
+}
+
+/// The index after a dollar-quoted body starting at `start` (`$tag$ ... $tag$`), or `None` if
+/// the `$` opens none (`$1`, a lone `$`).
+fn dollar_quote_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let tag_len = bytes[start + 1..]
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80))?;
+    let close = start + 1 + tag_len;
+    if bytes.get(close) != Some(&b'$') || bytes.get(start + 1).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    let delimiter = &bytes[start..=close];
+    let body = close + 1;
+    Some(
+        bytes[body..]
+            .windows(delimiter.len())
+            .position(|w| w == delimiter)
+            .map_or(bytes.len(), |n| body + n + delimiter.len()),
+    )
 }
 
 #[cfg(test)]
@@ -149,6 +228,44 @@ mod tests {
         assert!(with_placeholders("a = %d", vec![]).is_err());
         assert!(with_placeholders("a = %s", vec![]).is_err());
         assert!(with_placeholders("a = %s", vec![json!(1), json!(2)]).is_err());
+    }
+
+    #[test]
+    fn placeholders_skip_dollar_quotes_comments_and_escapes() {
+        let cases = [
+            // Function bodies are copied, not rewritten.
+            (
+                "SELECT $$ %s $$, %s, $fn$ a %s $$ %s $fn$",
+                "SELECT $$ %s $$, $1, $fn$ a %s $$ %s $fn$",
+            ),
+            // A quote in a comment opens nothing.
+            ("SELECT 1 -- it's\n, %s", "SELECT 1 -- it's\n, $1"),
+            (
+                "SELECT /* it's /* nested */ %s */ %s",
+                "SELECT /* it's /* nested */ %s */ $1",
+            ),
+            // E'' strings escape quotes with a backslash.
+            ("SELECT E'\\' %s', %s", "SELECT E'\\' %s', $1"),
+            // ...and other strings do not.
+            ("SELECT 'a\\', %s", "SELECT 'a\\', $1"),
+            ("SELECT fee'%s', %s", "SELECT fee'%s', $1"),
+            // `$1` and `a$b` are no dollar quotes.
+            ("SELECT a$b, %s", "SELECT a$b, $1"),
+            ("SELECT 'x', %s -- end", "SELECT 'x', $1 -- end"),
+        ];
+        for (query, rendered) in cases {
+            let sql =
+                with_placeholders(query, vec![json!(1)]).unwrap_or_else(|e| panic!("{query}: {e}"));
+            assert_eq!(sql.render(&[]), rendered, "{query}");
+        }
+        // Unterminated quotes swallow the rest, so their placeholders do not count.
+        assert!(with_placeholders("SELECT $$ %s", vec![json!(1)]).is_err());
+        assert_eq!(
+            with_placeholders("SELECT 'é', %s", vec![json!(1)])
+                .unwrap()
+                .render(&[]),
+            "SELECT 'é', $1"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The wire between host and guest: the `pq.host_call` and `pq.take_result` imports.
 //!
-//! This is the only file that reads or writes guest memory, and it does so through wasmtime's
+//! Apart from the counted WASI file calls (`files.rs`), this is the only file that reads or
+//! writes guest memory, and it does so through wasmtime's
 //! bounds-checked `Memory::read`/`Memory::write`: every guest pointer and length is checked
 //! against the memory's current size before a byte moves. guest-sdk/ABI.md describes the same
 //! contract in prose; the two change together.

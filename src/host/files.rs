@@ -38,14 +38,25 @@ fn process_budget() -> usize {
 }
 
 /// The files one instance holds; given back to the process budget when the instance goes.
+///
+/// Only the descriptors `path_open` made are counted, by number: closing stdio or the stdlib
+/// preopen (which nobody counted) gives nothing back, so a guest cannot raise its own budget.
 #[derive(Debug, Default)]
 pub struct OpenFiles {
-    count: usize,
+    counted: std::collections::HashSet<u32>,
+    /// Budget taken for a `path_open` in progress, not yet tied to a descriptor.
+    reserved: bool,
 }
 
 impl OpenFiles {
+    /// Descriptors counted against the budget.
+    pub fn count(&self) -> usize {
+        self.counted.len() + usize::from(self.reserved)
+    }
+
+    /// Takes one unit of budget for a `path_open` about to run.
     fn try_take(&mut self) -> bool {
-        if self.count >= MAX_OPEN_PER_INSTANCE {
+        if self.reserved || self.count() >= MAX_OPEN_PER_INSTANCE {
             return false;
         }
         let budget = process_budget();
@@ -55,21 +66,47 @@ impl OpenFiles {
         if taken.is_err() {
             return false;
         }
-        self.count += 1;
+        self.reserved = true;
         true
     }
 
-    fn give_back(&mut self) {
-        if self.count > 0 {
-            self.count -= 1;
+    /// The reserved unit now belongs to descriptor `fd`.
+    fn opened(&mut self, fd: u32) {
+        if std::mem::take(&mut self.reserved) && !self.counted.insert(fd) {
+            // Counted already (cannot happen: WASI hands out free numbers only).
             OPEN_IN_ALL_GUESTS.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// The `path_open` failed: the reserved unit goes back.
+    fn cancel(&mut self) {
+        if std::mem::take(&mut self.reserved) {
+            OPEN_IN_ALL_GUESTS.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Descriptor `fd` was closed: its unit goes back if it had one.
+    fn closed(&mut self, fd: u32) {
+        if self.counted.remove(&fd) {
+            OPEN_IN_ALL_GUESTS.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// `from` now has the number `to` (and what `to` held was closed).
+    fn renumbered(&mut self, from: u32, to: u32) {
+        if from == to {
+            return;
+        }
+        self.closed(to);
+        if self.counted.remove(&from) {
+            self.counted.insert(to);
         }
     }
 }
 
 impl Drop for OpenFiles {
     fn drop(&mut self) {
-        OPEN_IN_ALL_GUESTS.fetch_sub(self.count, Ordering::AcqRel);
+        OPEN_IN_ALL_GUESTS.fetch_sub(self.count(), Ordering::AcqRel);
     }
 }
 
@@ -97,12 +134,12 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                     return Ok(ERRNO_MFILE);
                 }
                 let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
-                    caller.data_mut().open_files.give_back();
+                    caller.data_mut().open_files.cancel();
                     return Ok(ERRNO_FAULT);
                 };
                 let (bytes, state) = memory.data_and_store_mut(&mut caller);
                 let mut guest = wiggle::GuestMemory::Unshared(bytes);
-                let errno = wasi::path_open(
+                let result = wasi::path_open(
                     &mut state.wasi,
                     &mut guest,
                     fd,
@@ -115,11 +152,18 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                     fdflags,
                     opened,
                 )
-                .await?;
-                if errno != 0 {
-                    state.open_files.give_back();
+                .await;
+                let (bytes, state) = memory.data_and_store_mut(&mut caller);
+                // The new descriptor's number, where WASI just wrote it (bounds-checked).
+                let new_fd = (opened as u32 as usize)
+                    .checked_add(4)
+                    .and_then(|end| bytes.get(end - 4..end))
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                match (&result, new_fd) {
+                    (Ok(0), Some(new_fd)) => state.open_files.opened(new_fd),
+                    _ => state.open_files.cancel(),
                 }
-                Ok(errno)
+                result
             })
         },
     )?;
@@ -135,7 +179,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 let mut guest = wiggle::GuestMemory::Unshared(bytes);
                 let errno = wasi::fd_close(&mut state.wasi, &mut guest, fd).await?;
                 if errno == 0 {
-                    state.open_files.give_back();
+                    state.open_files.closed(fd as u32);
                 }
                 Ok(errno)
             })
@@ -152,9 +196,9 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 let (bytes, state) = memory.data_and_store_mut(&mut caller);
                 let mut guest = wiggle::GuestMemory::Unshared(bytes);
                 let errno = wasi::fd_renumber(&mut state.wasi, &mut guest, from, to).await?;
-                // `to` was closed and `from` took its place: one descriptor fewer.
+                // `to` was closed and `from` took its number (nothing, if they are the same).
                 if errno == 0 {
-                    state.open_files.give_back();
+                    state.open_files.renumbered(from as u32, to as u32);
                 }
                 Ok(errno)
             })
@@ -162,4 +206,33 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     )?;
     linker.allow_shadowing(false);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_counted_descriptors_give_budget_back() {
+        let mut files = OpenFiles::default();
+        // Closing stdio or the preopen, or renumbering a descriptor onto itself, gives nothing.
+        for fd in [0, 1, 2, 3] {
+            files.closed(fd);
+        }
+        for fd in 4..4 + MAX_OPEN_PER_INSTANCE as u32 {
+            assert!(files.try_take());
+            files.opened(fd);
+        }
+        assert!(!files.try_take(), "the 65th open is refused");
+        files.renumbered(10, 10);
+        assert_eq!(files.count(), MAX_OPEN_PER_INSTANCE);
+        // Moving a counted descriptor onto another counted one closes the latter.
+        files.renumbered(10, 11);
+        assert_eq!(files.count(), MAX_OPEN_PER_INSTANCE - 1);
+        files.closed(11);
+        assert_eq!(files.count(), MAX_OPEN_PER_INSTANCE - 2);
+        assert!(files.try_take());
+        files.cancel();
+        assert_eq!(files.count(), MAX_OPEN_PER_INSTANCE - 2);
+    }
 }
