@@ -259,7 +259,7 @@ async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn embedded_default_serves_the_demo_and_cleans_up() {
-    let dir = common::reachable_tempdir("pubfn-embedded-");
+    let dir = common::private_tempdir("pubfn-embedded-");
     let data_dir = dir.path().join("data");
     let mut server = Server::start(None, &["--data-dir", data_dir.to_str().unwrap()]);
     let reply = admin(

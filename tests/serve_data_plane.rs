@@ -247,7 +247,12 @@ async fn jwt_attacks_are_rejected() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let claims = |aud: &str, nbf: i64, exp: i64| json!({"iss": "pubfn", "aud": aud, "sub": "x", "jti": "forged", "iat": now, "nbf": nbf, "exp": exp});
+    // The checks below reach past the signature only with the id of a token pubfn issued.
+    let issued = token(&server, "bank", json!({"name": "real"})).await;
+    let jti = pubfn::auth::jwt::verify(&issued, "bank", &secret)
+        .unwrap()
+        .jti;
+    let claims = |aud: &str, nbf: i64, exp: i64| json!({"iss": "pubfn", "aud": aud, "sub": "x", "jti": jti, "iat": now, "nbf": nbf, "exp": exp});
     let sign = |key: &[u8], claims: &serde_json::Value| {
         encode(
             &Header::new(Algorithm::HS256),
@@ -273,7 +278,14 @@ async fn jwt_attacks_are_rejected() {
     assert_eq!(
         call(good.clone()).await,
         200,
-        "a correctly signed token works"
+        "a correctly signed token with an issued id works"
+    );
+    let mut never_issued = claims("bank", now, now + 60);
+    never_issued["jti"] = json!("forged");
+    assert_eq!(
+        call(sign(&secret, &never_issued)).await,
+        401,
+        "a correctly signed token with an id pubfn never issued"
     );
 
     let parts: Vec<&str> = good.split('.').collect();

@@ -96,7 +96,7 @@ async fn an_instance_trapped_mid_request_is_never_reused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_stopped_under_write_load_loses_no_acknowledged_write() {
-    let dir = common::reachable_tempdir("pubfn-writes-outage-");
+    let dir = common::private_tempdir("pubfn-writes-outage-");
     let pg_dir = dir.path().join("pg");
     let mut cluster = LocalCluster::start(&pg_dir).unwrap();
     let server = Server::start(Some(&cluster.url("postgres")), &[]);

@@ -82,6 +82,7 @@ fn cases() -> Vec<Case> {
         case("writing into the stdlib", 200, "PermissionError", "TRY\ndef handler():\n    return attempt(lambda: open('/usr/local/lib/python3.13/json/__init__.py', 'w'))\n"),
         case("listing the filesystem root", 200, "FileNotFoundError", "import os\nTRY\ndef handler():\n    return attempt(lambda: os.listdir('/'))\n"),
         case("descriptor exhaustion", 200, "{\"opened\":64,\"error\":\"OSError\"}", "import os\ndef handler():\n    fds = []\n    try:\n        while len(fds) < 200000:\n            fds.append(os.open(\"/usr/local/lib/python3.13/os.py\", os.O_RDONLY))\n    except BaseException as e:\n        return {\"opened\": len(fds), \"error\": type(e).__name__}\n    return {\"opened\": len(fds)}\n"),
+        case("descriptor budget after closing stdio", 200, "{\"opened\":64,\"error\":\"OSError\"}", "import os\ndef handler():\n    for fd in (0, 1, 2):\n        os.close(fd)\n    fds = []\n    try:\n        while len(fds) < 200000:\n            fds.append(os.open(\"/usr/local/lib/python3.13/os.py\", os.O_RDONLY))\n    except BaseException as e:\n        return {\"opened\": len(fds), \"error\": type(e).__name__}\n    return {\"opened\": len(fds)}\n"),
         // environment and network
         case("environment dump", 200, "{}", "import os\ndef handler():\n    return dict(os.environ)\n"),
         case("socket", 200, "AttributeError", "TRY\ndef handler():\n    return attempt(lambda: __import__('socket').create_connection(('127.0.0.1', 5432)))\n"),

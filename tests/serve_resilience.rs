@@ -11,7 +11,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn database_outage_is_503_and_the_node_recovers_without_restart() {
-    let dir = common::reachable_tempdir("pubfn-outage-");
+    let dir = common::private_tempdir("pubfn-outage-");
     let pg_dir = dir.path().join("pg");
     let mut cluster = LocalCluster::start(&pg_dir).unwrap();
     let server = Server::start(Some(&cluster.url("postgres")), &[]);

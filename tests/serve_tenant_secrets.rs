@@ -208,7 +208,7 @@ async fn external_databases_are_sealed_and_survive_an_outage() {
     let db = fresh_database("tenantexternal").await;
     let server = Server::start(Some(&db), &[]);
     // The tenant's own PostgreSQL, elsewhere: a cluster of its own with a password role.
-    let dir = common::reachable_tempdir("pubfn-external-");
+    let dir = common::private_tempdir("pubfn-external-");
     let pg_dir = dir.path().join("pg");
     let mut external = LocalCluster::start(&pg_dir).unwrap();
     let (client, connection) = external

@@ -224,7 +224,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 .map_err(|e| format!("binding {admin}: {e}"))?,
         ),
         None => {
-            tracing::warn!(
+            tracing::info!(
                 "the admin API and console share an origin with tenants' endpoints; \
                  give them their own with --admin-listen"
             );

@@ -10,7 +10,7 @@ mod runtime;
 pub use runtime::runtime_dir;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use pubfn::host::GuestRequest;
 use pubfn::sandbox::{

@@ -20,18 +20,14 @@ use pubfn::db::LocalCluster;
 /// The admin key every test server uses.
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
 
-/// A temporary directory the unprivileged user that runs PostgreSQL can reach.
-pub fn reachable_tempdir(prefix: &str) -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
+/// A temporary directory as `mktemp -d` makes it: mode 0700, this user's alone. A private
+/// cluster inside it is reached by its own user (`postgres`, when the tests run as root)
+/// through an ACL entry pubfn adds.
+pub fn private_tempdir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
         .prefix(prefix)
         .tempdir()
-        .expect("tempdir");
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
-    dir
+        .expect("tempdir")
 }
 
 /// The test binary's PostgreSQL cluster, started once and stopped when the process exits.
@@ -39,7 +35,7 @@ pub fn cluster() -> &'static LocalCluster {
     static CLUSTER: OnceLock<(tempfile::TempDir, LocalCluster)> = OnceLock::new();
     &CLUSTER
         .get_or_init(|| {
-            let dir = reachable_tempdir("pubfn-pg-");
+            let dir = private_tempdir("pubfn-pg-");
             let cluster = LocalCluster::start(&dir.path().join("pg")).expect("starting PostgreSQL");
             (dir, cluster)
         })
@@ -68,7 +64,13 @@ pub async fn fresh_database(name: &str) -> String {
 /// A running `pubfn serve`.
 pub struct Server {
     pub child: Child,
+    /// The data plane's base URL (everything, without `--admin-listen`).
     pub base: String,
+    /// The admin listener's base URL: `base` unless started with `--admin-listen`.
+    pub admin_base: String,
+    /// What the server printed before it listened (the demo's token, with the embedded
+    /// cluster).
+    pub banner: Vec<String>,
 }
 
 impl Server {
@@ -96,10 +98,7 @@ impl Server {
         command
             .args(extra)
             .env("PUBFN_ADMIN_KEY", ADMIN_KEY)
-            .env(
-                "PUBFN_SEALING_KEY_FILE",
-                Path::new(env!("CARGO_TARGET_TMPDIR")).join("sealing.key"),
-            )
+            .env("PUBFN_SEALING_KEY_FILE", sealing_key_file())
             .env(
                 "PUBFN_CACHE_DIR",
                 Path::new(env!("CARGO_TARGET_TMPDIR")).join("pubfn-cache"),
@@ -126,6 +125,7 @@ impl Server {
         }
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
+        let (mut banner, mut admin_base) = (Vec::new(), None);
         let base = loop {
             let line = lines
                 .next()
@@ -134,10 +134,23 @@ impl Server {
             if let Some(addr) = line.strip_prefix("pubfn listening on ") {
                 break addr.trim().to_string();
             }
+            if let Some(addr) = line.strip_prefix("pubfn admin listening on ") {
+                admin_base = Some(addr.trim().to_string());
+            }
+            banner.push(line);
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        (Server { child, base }, collected)
+        let admin_base = admin_base.unwrap_or_else(|| base.clone());
+        (
+            Server {
+                child,
+                base,
+                admin_base,
+                banner,
+            },
+            collected,
+        )
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -190,7 +203,12 @@ pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[
     let mut builder = hyper::Request::builder()
         .method(method)
         .uri(uri.path_and_query().unwrap().as_str());
-    builder = builder.header("host", authority.as_str());
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        builder = builder.header("host", authority.as_str());
+    }
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
@@ -220,7 +238,7 @@ pub async fn admin(server: &Server, method: &str, path: &str, body: serde_json::
     };
     request(
         method,
-        &format!("{}/admin/v1{path}", server.base),
+        &format!("{}/admin/v1{path}", server.admin_base),
         &[("authorization", &auth)],
         &body,
     )
@@ -289,17 +307,27 @@ pub async fn connect(url: &str) -> tokio_postgres::Client {
     client
 }
 
-/// The tenant's JWT secret, read straight from the metadata database (to forge tokens).
+/// The sealing key every test server uses.
+pub fn sealing_key_file() -> std::path::PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("sealing.key")
+}
+
+/// The tenant's JWT secret, read from the metadata database and opened with the test servers'
+/// sealing key: what an attacker holding both would have (to forge tokens).
 pub async fn tenant_secret(database_url: &str, tenant: &str) -> Vec<u8> {
-    connect(database_url)
+    let sealed: Vec<u8> = connect(database_url)
         .await
         .query_one(
-            "SELECT jwt_secret FROM pubfn.tenants WHERE name = $1",
+            "SELECT jwt_sealed FROM pubfn.tenants WHERE name = $1",
             &[&tenant],
         )
         .await
         .unwrap()
-        .get(0)
+        .get(0);
+    pubfn::control::SealingKey::load_or_create(&sealing_key_file())
+        .unwrap()
+        .open(&sealed, &format!("jwt {tenant}"))
+        .unwrap()
 }
 
 /// Repeats a GET until it answers `status`; panics with `what` after `limit`.
@@ -324,7 +352,7 @@ pub const METRICS_ARGS: [&str; 2] = ["--metrics-token", METRICS_TOKEN];
 pub async fn scrape(server: &Server, token: &str) -> (u16, String) {
     let reply = request(
         "GET",
-        &format!("{}/metrics", server.base),
+        &format!("{}/metrics", server.admin_base),
         &[("authorization", &format!("Bearer {token}"))],
         b"",
     )
