@@ -4,8 +4,6 @@
 //!
 //! Needs a built runtime: `scripts/build-python-runtime` (scripts/setup runs it).
 
-use std::sync::Arc;
-
 use criterion::{Criterion, criterion_group, criterion_main};
 use pubfn::host::GuestRequest;
 use pubfn::sandbox::{Call, Isolation, Limits, PythonRuntime, Sandbox, SandboxConfig, Script};

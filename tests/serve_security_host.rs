@@ -229,7 +229,7 @@ async fn jwt_secrets_are_sealed_and_tokens_pubfn_never_issued_are_refused() {
     }
 }
 
-const CATALOGUE: &str = "import pq\ndef handler():\n    db = pq.dbconnect('dw_2')\n    names = db.fetch('dw_2', query=\"SELECT datname AS n FROM pg_database UNION ALL SELECT rolname FROM pg_roles\")\n    rows = db.fetch('dw_2', 'salesforce', 'accounts')\n    body = db.fetch('dw_2', query=\"SELECT $$ %s $$ AS body, %s AS n\", params=[7])\n    return {'names': [r['n'] for r in names], 'rows': len(rows), 'body': body[0]}\n";
+const CATALOGUE: &str = "import pq\ndef handler():\n    db = pq.dbconnect('dw_2')\n    names = db.fetch('dw_2', query=\"SELECT datname AS n FROM pg_database UNION ALL SELECT rolname FROM pg_roles\")\n    rows = db.fetch('dw_2', 'salesforce', 'accounts')\n    body = db.fetch('dw_2', query=\"SELECT $$ %s $$ AS body, %s::int AS n\", params=[7])\n    return {'names': [r['n'] for r in names], 'rows': len(rows), 'body': body[0]}\n";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_catalogue_names_no_tenant_even_after_an_upgrade() {

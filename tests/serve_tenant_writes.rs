@@ -356,12 +356,7 @@ def handler():
         out["whoami"]["u"], out["whoami"]["s"],
         "still the tenant's own role"
     );
-    assert!(
-        out["whoami"]["u"]
-            .as_str()
-            .unwrap()
-            .starts_with("t_mallory_")
-    );
+    assert!(out["whoami"]["u"].as_str().unwrap().starts_with("pf_r_"));
     // Reaching the victim's database by its PostgreSQL name through the same role fails too.
     let victim_client = warehouse::superuser(&victim_db).await;
     let count: i64 = victim_client
