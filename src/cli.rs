@@ -2,7 +2,6 @@
 
 mod admin_client;
 pub mod data;
-mod demo;
 pub mod logs;
 pub mod manage;
 pub mod run;

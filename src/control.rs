@@ -1,6 +1,7 @@
 //! The control plane: tenants, endpoints, script versions and tokens, kept in PostgreSQL and
 //! cached for the data plane.
 
+pub mod change;
 pub mod logs;
 pub mod model;
 pub mod registry;
@@ -9,6 +10,7 @@ pub mod sealed;
 pub mod services;
 pub mod store;
 
+pub use change::{Change, ChangeKind};
 pub use logs::{LogRetention, LogSink};
 pub use registry::Registry;
 pub use sealed::SealingKey;

@@ -1,8 +1,11 @@
 //! pubfn: tenants publish Python handlers as HTTP endpoints; each runs in a wasmtime sandbox.
 //!
-//! Layers, each importing only those below it: [`cli`] → [`config`] → [`http`] → [`auth`] →
-//! [`control`] → [`sandbox`] → [`host`] → [`db`]; [`private_fs`] is a leaf any of them uses.
+//! Layers, each importing only those below it: [`cli`] → [`config`] → [`http`] → [`app`] →
+//! [`auth`] → [`control`] → [`sandbox`] → [`host`] → [`db`]; [`private_fs`] is a leaf any of
+//! them uses. `http` and `cli` are adapters: they parse, call a use case of [`app`], and map
+//! its error.
 
+pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -32,6 +32,7 @@ pub use snapshot::SnapshotSource;
 pub use crate::host::Capabilities;
 use crate::host::{GuestRequest, GuestResponse};
 use core::SandboxCore;
+pub use core::TenantResidency;
 
 /// How instances are shared between the requests of one endpoint version.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,9 +205,19 @@ impl Sandbox {
         self.core.forget_tenant(tenant).await
     }
 
+    /// Drops `tenant`'s idle warm instances and cached code (its endpoints changed).
+    pub fn forget_instances(&self, tenant: &str) {
+        self.core.forget_instances(tenant)
+    }
+
     /// Number of idle warm instances.
     pub fn idle_warm_instances(&self) -> usize {
         self.core.idle_warm_instances()
+    }
+
+    /// What each tenant holds in memory (for `/metrics`).
+    pub fn residency(&self) -> Vec<TenantResidency> {
+        self.core.residency()
     }
 
     /// The largest memory limit an endpoint may ask for.

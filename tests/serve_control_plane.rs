@@ -229,6 +229,63 @@ async fn changes_on_one_node_reach_another_within_a_second() {
     .await;
 }
 
+/// `/metrics` lines of `server` that name `tenant`.
+async fn tenant_metric_lines(server: &Server, tenant: &str) -> Vec<String> {
+    let (status, text) = common::scrape(server, common::METRICS_TOKEN).await;
+    assert_eq!(status, 200);
+    let label = format!("tenant=\"{tenant}\"");
+    text.lines()
+        .filter(|line| {
+            line.contains(&label)
+                && (line.starts_with("pubfn_tenant_") || line.starts_with("pubfn_db_pool"))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deleted_tenant_is_let_go_of_on_every_node() {
+    let db = fresh_database("letgo").await;
+    let a = Server::start(Some(&db), &common::METRICS_ARGS);
+    let b = Server::start(Some(&db), &common::METRICS_ARGS);
+    assert_eq!(admin(&a, "POST", "/tenants", json!({"name": "gone"})).await.status, 201);
+    let created = admin(&a, "PUT", "/tenants/gone/databases/dw_2", json!({})).await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let reads = "import pq\ndef handler():\n    return pq.dbconnect('dw_2').fetch('dw_2', query='SELECT 1 AS one')\n";
+    deploy(
+        &a,
+        "gone",
+        "e",
+        json!({"method": "GET", "route": "/e", "script": reads, "isolation": "warm"}),
+    )
+    .await;
+    let auth = format!(
+        "Bearer {}",
+        common::token(&a, "gone", json!({"name": "c"})).await
+    );
+    let on_b = format!("{}/gone/e", b.base);
+    common::wait_for_status(&on_b, &auth, 200, Duration::from_secs(10), "node B serves").await;
+    // Node B now holds the tenant's snapshot, a warm instance and a database pool.
+    let held = tenant_metric_lines(&b, "gone").await;
+    for metric in ["pubfn_tenant_warm_instances", "pubfn_tenant_snapshot_loaded", "pubfn_db_pool"] {
+        assert!(
+            held.iter().any(|line| line.starts_with(metric) && !line.ends_with(" 0")),
+            "{metric} on node B: {held:?}"
+        );
+    }
+
+    assert_eq!(admin(&a, "DELETE", "/tenants/gone", json!(null)).await.status, 204);
+    common::eventually(
+        "node B lets go of the deleted tenant's snapshot, instances and pools",
+        Duration::from_secs(10),
+        || async {
+            let left = tenant_metric_lines(&b, "gone").await;
+            left.is_empty().then_some(())
+        },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     let db = fresh_database("drain").await;

@@ -4,7 +4,7 @@
 //! The head is parsed with httparse and turned into `http` types the way hyper does, so only
 //! requests hyper would accept go further. Then, as the data plane does: the path is split and
 //! percent-decoded (http/router.rs), matched against a few route patterns (control/route.rs),
-//! converted (http/data.rs `guest_request`) and encoded for the guest (host/request.rs). The
+//! converted (app/invoke.rs `guest_request`) and encoded for the guest (host/request.rs). The
 //! guest must get back exactly what the client sent.
 
 #![no_main]
@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
         .map(|route| RoutePattern::parse(route).expect("the routes above are valid"))
         .find_map(|pattern| pattern.matches(route_segments))
         .unwrap_or_default();
-    let guest = pubfn::http::data::guest_request(&parts, body.to_vec(), route_segments, params);
+    let guest = pubfn::app::invoke::guest_request(&parts, body.to_vec(), route_segments, params);
     check(&parts, body, route_segments, &guest);
 });
 

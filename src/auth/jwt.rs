@@ -96,14 +96,14 @@ impl TokenRequest {
 /// Default token lifetime: one day.
 pub const DEFAULT_LIFETIME_SECS: u64 = 24 * 3600;
 
-/// Signs `claims` with the tenant's secret.
-pub fn issue(secret: &[u8], claims: &Claims) -> Result<String, AuthError> {
+/// Signs `claims` with the tenant's secret. It fails only if the claims cannot be encoded:
+/// the host's fault, never the caller's.
+pub fn issue(secret: &[u8], claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         claims,
         &EncodingKey::from_secret(secret),
     )
-    .map_err(|e| AuthError::Invalid(format!("cannot sign: {e}")))
 }
 
 /// The token in an `Authorization` header value (`Bearer` or `JWT` scheme).

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use crate::app::invoke::{guest_request, route_segments};
 use crate::host::GuestRequest;
 use crate::sandbox::{Call, Isolation, Limits, Script};
 
@@ -90,31 +91,31 @@ fn build_request(args: &RunArgs) -> Result<GuestRequest, String> {
         }
         Some(text) => text.as_bytes().to_vec(),
     };
-    let mut headers = Vec::new();
-    for header in &args.headers {
-        let (name, value) = header
-            .split_once(':')
-            .ok_or_else(|| format!("header {header:?} is not of the form 'Name: value'"))?;
-        headers.push((name.trim().to_string(), value.trim().as_bytes().to_vec()));
-    }
     let path = if args.path.starts_with('/') {
         args.path.clone()
     } else {
         format!("/{}", args.path)
     };
-    let query = args.query.trim_start_matches('?').to_string();
-    let url = if query.is_empty() {
-        format!("http://localhost{path}")
+    let query = args.query.trim_start_matches('?');
+    let uri = if query.is_empty() {
+        path.clone()
     } else {
-        format!("http://localhost{path}?{query}")
+        format!("{path}?{query}")
     };
-    Ok(GuestRequest {
-        method: args.method.to_ascii_uppercase(),
-        url,
-        path,
-        query_string: query,
-        headers,
-        path_params: Default::default(),
-        body,
-    })
+    let mut request = hyper::http::Request::builder()
+        .method(args.method.to_ascii_uppercase().as_str())
+        .uri(&uri)
+        .header(hyper::header::HOST, "localhost");
+    for header in &args.headers {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| format!("header {header:?} is not of the form 'Name: value'"))?;
+        request = request.header(name.trim(), value.trim());
+    }
+    let (parts, body) = request
+        .body(body)
+        .map_err(|e| format!("the request is not valid HTTP: {e}"))?
+        .into_parts();
+    let route = route_segments(&path).map_err(|e| e.to_string())?;
+    Ok(guest_request(&parts, body, &route, Default::default()))
 }

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use clap::Args;
 
+use crate::app::{App, AppParts, TenantCaps};
 use crate::config;
 use crate::control::SealingKey;
 use crate::control::{LogRetention, LogSink, Registry, Store};
 use crate::db::{LocalCluster, PoolSettings, ResultCaps};
-use crate::http::{AppState, ServerLimits, Surface, TenantCaps};
+use crate::http::{HttpState, ServerLimits, Surface};
 use crate::sandbox::engine;
 
 /// Arguments of `pubfn serve`.
@@ -164,8 +165,6 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("migrating the metadata schema: {e}"))?;
     let registry = Registry::new(store.clone());
-    let follower = tokio::spawn(registry.clone().follow_changes(pg_config));
-
     let sandbox = super::open_sandbox(args.runtime.clone(), |config| {
         config.keep_resident_bytes = (args.sandbox_keep_resident_mib as usize) << 20;
         config.idle_slots = args.sandbox_idle_slots;
@@ -181,7 +180,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         routine_per_second: args.log_routine_per_second,
     };
     let logs = LogSink::start(store.clone(), retention);
-    let state = Arc::new(AppState {
+    let app = App::new(AppParts {
         logs,
         pools: Arc::new(crate::db::TenantPools::new(
             pg_config_for_tenants,
@@ -198,16 +197,20 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         registry,
         sandbox: Arc::new(sandbox),
         admin_key,
+        default_caps: TenantCaps {
+            max_concurrency: args.tenant_max_concurrency,
+            max_body_bytes: args.tenant_max_body_bytes,
+        },
+    });
+    // Every node's changes, this one's included, go through the app's one change handler.
+    let follower = tokio::spawn(app.clone().follow_changes(pg_config));
+    let state = Arc::new(HttpState {
+        app: app.clone(),
         server_limits: ServerLimits {
             header_timeout: std::time::Duration::from_millis(args.header_timeout_ms),
             max_connections: args.max_connections.max(1),
             ..ServerLimits::default()
         },
-        tenant_caps: TenantCaps {
-            max_concurrency: args.tenant_max_concurrency,
-            max_body_bytes: args.tenant_max_body_bytes,
-        },
-        in_flight: Default::default(),
         metrics: Default::default(),
         metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
         tenant_domain: args.tenant_domain.clone(),
@@ -238,11 +241,22 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if generated {
         println!(
             "admin key (shown once; set PUBFN_ADMIN_KEY to choose one): {}",
-            state.admin_key
+            app.admin_key()
         );
     }
     if embedded {
-        super::demo::seed_and_print(&state, addr, admin_addr).await?;
+        let demo_url = match &args.tenant_domain {
+            Some(domain) => format!("http://demo.{domain}:{}/accounts", addr.port()),
+            None => format!("http://{addr}/demo/accounts"),
+        };
+        let token = app
+            .seed_demo()
+            .await
+            .map_err(|e| format!("seeding the demo: {e}"))?
+            .token;
+        println!("demo token (valid 24 h): {token}");
+        println!("try: curl -H 'Authorization: Bearer {token}' {demo_url}");
+        println!("console: http://{admin_addr}/console/");
     }
     // Both listeners stop at the same signal, and each drains its own connections.
     let shutdown = futures_util::FutureExt::shared(Box::pin(shutdown_signal()));

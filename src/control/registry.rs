@@ -1,20 +1,17 @@
-//! The data plane's view of the control plane: per-tenant secrets, revocations and routes,
-//! cached in memory so a request never queries PostgreSQL, and invalidated through
-//! LISTEN/NOTIFY when any node changes a tenant.
+//! The data plane's view of the control plane: per-tenant keys, tokens and routes, cached in
+//! memory so a request never queries PostgreSQL, and dropped by the change event
+//! (`app::change`) when any node changes a tenant.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use dashmap::DashMap;
-use futures_util::StreamExt;
-use tokio_postgres::AsyncMessage;
 
 use super::ControlError;
 use super::model::{AuthMode, Endpoint, TenantLimits};
 use super::route::RoutePattern;
-use super::store::{CHANGES_CHANNEL, Store, TokenState};
+use super::store::{Store, TokenState};
 use crate::db::DbTarget;
 use crate::sandbox::{Isolation, Limits, Script};
 
@@ -152,13 +149,14 @@ impl Registry {
         self.tenants.remove(name);
     }
 
-    fn invalidate_all(&self) {
+    /// Forgets every tenant (after changes may have been missed).
+    pub fn invalidate_all(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.tenants.clear();
     }
 
     async fn load(&self, name: &str) -> Result<Option<Arc<TenantView>>, ControlError> {
-        let Some(secrets) = self.store.tenant_secrets(name).await? else {
+        let Some((auth, limits)) = self.store.tenant_auth(name).await? else {
             return Ok(None);
         };
         let routes = self
@@ -170,10 +168,10 @@ impl Registry {
             .collect::<Result<_, _>>()?;
         Ok(Some(Arc::new(TenantView {
             name: name.to_string(),
-            jwt_secret: secrets.jwt_secret,
-            live_tokens: secrets.live_tokens.into_iter().collect(),
-            revoked: secrets.revoked.into_iter().collect(),
-            limits: secrets.limits,
+            jwt_secret: auth.jwt_secret,
+            live_tokens: auth.live_tokens.into_iter().collect(),
+            revoked: auth.revoked.into_iter().collect(),
+            limits,
             secrets: Arc::new(self.store.sealed_secrets(name).await?),
             databases: Arc::new(
                 self.store
@@ -185,51 +183,6 @@ impl Registry {
             ),
             routes,
         })))
-    }
-
-    /// Follows change notifications from every node until the process ends. After a lost
-    /// connection it drops the whole cache (changes may have been missed) and reconnects.
-    pub async fn follow_changes(self: Arc<Self>, config: tokio_postgres::Config) {
-        loop {
-            if let Err(e) = self.listen_once(&config).await {
-                tracing::warn!("change notifications interrupted: {e}; re-syncing");
-            }
-            self.invalidate_all();
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-
-    async fn listen_once(
-        &self,
-        config: &tokio_postgres::Config,
-    ) -> Result<(), tokio_postgres::Error> {
-        let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let driver = tokio::spawn(async move {
-            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-            while let Some(message) = messages.next().await {
-                match message {
-                    Ok(AsyncMessage::Notification(n)) => {
-                        let _ = tx.send(Ok(n.payload().to_string()));
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                }
-            }
-        });
-        client
-            .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
-            .await?;
-        // Anything cached before LISTEN took effect may be stale.
-        self.invalidate_all();
-        while let Some(message) = rx.recv().await {
-            self.invalidate(&message?);
-        }
-        driver.abort();
-        Ok(())
     }
 }
 

@@ -40,8 +40,8 @@ pub use secrets::SecretInfo;
 /// Names the server's own paths use (`/admin/v1`, `/console/`, `/metrics`, `/healthz`).
 pub const RESERVED_TENANT_NAMES: &[&str] = &["admin", "console", "metrics", "healthz"];
 
-/// The NOTIFY channel on which every change is announced, with the tenant as payload.
-pub const CHANGES_CHANNEL: &str = "pubfn_changes";
+pub use super::change::CHANGES_CHANNEL;
+use super::change::{Change, ChangeKind};
 
 /// Access to the metadata.
 #[derive(Clone)]
@@ -53,9 +53,9 @@ pub struct Store {
     key: SealingKey,
 }
 
-/// A tenant's JWT secret and the state the data plane needs about it.
+/// What authenticates a tenant's callers: its JWT secret and its tokens' ids.
 #[derive(Debug, Clone)]
-pub struct TenantSecrets {
+pub struct TenantAuth {
     /// The HS256 secret (32 random bytes).
     pub jwt_secret: Vec<u8>,
     /// Ids of the tokens pubfn issued for it that may still be used (not revoked, not
@@ -63,8 +63,6 @@ pub struct TenantSecrets {
     pub live_tokens: Vec<String>,
     /// Ids of its revoked tokens.
     pub revoked: Vec<String>,
-    /// Its caps.
-    pub limits: TenantLimits,
 }
 
 /// What the metadata says of a token id.
@@ -201,7 +199,7 @@ impl Store {
             .await?
             .ok_or_else(|| ControlError::Conflict(format!("tenant {name:?} already exists")))?;
         // Nodes may have cached "no such tenant".
-        notify(&client, name).await?;
+        notify(&client, name, ChangeKind::Tenant).await?;
         tenant_from_row(&row)
     }
 
@@ -257,7 +255,7 @@ impl Store {
         if updated == 0 {
             return Err(ControlError::NotFound(format!("no tenant {name:?}")));
         }
-        notify(&client, name).await?;
+        notify(&client, name, ChangeKind::Tenant).await?;
         self.tenant(name).await
     }
 
@@ -274,11 +272,15 @@ impl Store {
         if deleted == 0 {
             return Err(ControlError::NotFound(format!("no tenant {name:?}")));
         }
-        notify(&client, name).await
+        notify(&client, name, ChangeKind::Deleted).await
     }
 
-    /// The tenant's JWT secret, its tokens' ids and its caps.
-    pub async fn tenant_secrets(&self, name: &str) -> Result<Option<TenantSecrets>, ControlError> {
+    /// The tenant's JWT secret and tokens' ids, and its limits; `None` if there is no tenant
+    /// of that name.
+    pub async fn tenant_auth(
+        &self,
+        name: &str,
+    ) -> Result<Option<(TenantAuth, TenantLimits)>, ControlError> {
         let client = self.client().await?;
         let Some(row) = client
             .query_opt(
@@ -292,7 +294,7 @@ impl Store {
         if row.get::<_, bool>(1) {
             // Written by a node older than migration 6, during a rolling upgrade.
             self.seal_legacy_jwt_secrets().await?;
-            return Box::pin(self.tenant_secrets(name)).await;
+            return Box::pin(self.tenant_auth(name)).await;
         }
         let sealed: Vec<u8> = row.get(0);
         let jwt_secret = self.key.open(&sealed, &jwt_context(name))?;
@@ -310,12 +312,12 @@ impl Store {
         let ids = |rows: Vec<&Row>| rows.into_iter().map(|r| r.get(0)).collect();
         let limits = serde_json::from_value(row.get(2))
             .map_err(|_| ControlError::Internal("bad limits in pubfn.tenants".into()))?;
-        Ok(Some(TenantSecrets {
+        let auth = TenantAuth {
             jwt_secret,
             live_tokens: ids(live),
             revoked: ids(revoked),
-            limits,
-        }))
+        };
+        Ok(Some((auth, limits)))
     }
 
     /// Whether pubfn issued token `jti` of `tenant`, and whether it was revoked since: for a
@@ -346,13 +348,16 @@ fn tenant_from_row(row: &Row) -> Result<Tenant, ControlError> {
     })
 }
 
-/// Announces a change of `tenant` to every node; delivered when the transaction commits.
+/// Announces `kind` of change to `tenant` to every node; delivered when the transaction
+/// commits.
 pub(super) async fn notify(
     client: &impl deadpool_postgres::GenericClient,
     tenant: &str,
+    kind: ChangeKind,
 ) -> Result<(), ControlError> {
+    let payload = Change::new(tenant, kind).payload();
     client
-        .execute("SELECT pg_notify($1, $2)", &[&CHANGES_CHANNEL, &tenant])
+        .execute("SELECT pg_notify($1, $2)", &[&CHANGES_CHANNEL, &payload])
         .await?;
     Ok(())
 }

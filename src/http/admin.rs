@@ -1,62 +1,40 @@
-//! The admin API under `/admin/v1`, JSON throughout. Callers are the operator (the admin key)
-//! or a tenant admin (a tenant token with the admin claim), who reaches only its own tenant.
+//! The admin API under `/admin/v1`, JSON throughout: find the route in the table, know the
+//! caller, parse the body, call the use case, answer. Callers are the operator (the admin
+//! key) or a tenant admin (a tenant token with the admin claim); `app` decides who may do what.
 
 use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::AppState;
+use super::HttpState;
 use super::respond::{Body, Problem};
 use super::router::json_response;
 use super::server::read_body;
-use crate::auth::{AuthError, TokenRequest, jwt};
+use crate::auth::{TokenRequest, jwt};
 use crate::control::model::{EndpointSpec, TenantLimits};
-use crate::control::route::RoutePattern;
-use crate::sandbox::{CallErrorKind, Script};
 
+mod drafts;
 pub mod openapi;
-mod run;
+mod routes;
 mod sample;
-mod tenant_data;
 mod try_call;
+
+use routes::Op;
 
 /// Largest admin request body (scripts included).
 const MAX_ADMIN_BODY: usize = 4 << 20;
 
-/// Who is calling.
-#[derive(Debug, PartialEq, Eq)]
-enum Caller {
-    Operator,
-    TenantAdmin(String),
-}
-
-impl Caller {
-    fn may_manage(&self, tenant: &str) -> Result<(), Problem> {
-        match self {
-            Caller::Operator => Ok(()),
-            Caller::TenantAdmin(own) if own == tenant => Ok(()),
-            Caller::TenantAdmin(_) => Err(AuthError::Forbidden("not your tenant".into()).into()),
-        }
-    }
-
-    fn operator_only(&self) -> Result<(), Problem> {
-        match self {
-            Caller::Operator => Ok(()),
-            Caller::TenantAdmin(_) => Err(AuthError::Forbidden("operator only".into()).into()),
-        }
-    }
-}
-
 /// Serves `/admin/v1/{path...}`.
 pub async fn handle(
-    state: &AppState,
+    state: &HttpState,
     request: Request<Incoming>,
     path: &[String],
     request_id: &str,
 ) -> Result<Response<Body>, Problem> {
-    if path.len() == 1 && path[0] == "openapi.json" && request.method() == Method::GET {
+    let (op, params) = routes::find(request.method(), path)?;
+    if op == Op::OpenApi {
         // The API's description is public: tools fetch it before they have credentials.
         let mut response = Response::new(Body::from(openapi::DOCUMENT));
         response.headers_mut().insert(
@@ -65,19 +43,22 @@ pub async fn handle(
         );
         return Ok(response);
     }
-    let caller = authenticate(state, &request, path).await?;
-    let method = request.method().clone();
-    let query = request.uri().query().unwrap_or("").to_string();
-    let read = read_body(request, MAX_ADMIN_BODY, state.server_limits.body_timeout).await?;
-    let body = read.body;
-    let p: Vec<&str> = path.iter().map(String::as_str).collect();
-    let ok = |value: serde_json::Value| Ok(json_response(StatusCode::OK, &value));
-    if let Some(outcome) = tenant_data::handle(state, &caller, &method, &p, &body).await {
-        return outcome;
+    let app = &state.app;
+    let header = request.headers().get(AUTHORIZATION).map(|h| h.as_bytes());
+    let caller = app.admin_caller(jwt::bearer_token(header)?).await?;
+    // A tenant admin names its own tenant in the path, or is refused before anything else.
+    if !params.tenant.is_empty() {
+        caller.may_manage(&params.tenant)?;
     }
-    match (&method, p.as_slice()) {
-        (&Method::POST, ["tenants"]) => {
-            caller.operator_only()?;
+    let query = request.uri().query().unwrap_or("").to_string();
+    let body = read_body(request, MAX_ADMIN_BODY, state.server_limits.body_timeout)
+        .await?
+        .body;
+    let (t, name) = (params.tenant.as_str(), params.name.as_str());
+    let ok = |value: serde_json::Value| Ok(json_response(StatusCode::OK, &value));
+    match op {
+        Op::OpenApi => unreachable!("answered above"),
+        Op::CreateTenant => {
             #[derive(Deserialize)]
             #[serde(deny_unknown_fields)]
             struct NewTenant {
@@ -86,278 +67,98 @@ pub async fn handle(
                 limits: TenantLimits,
             }
             let new: NewTenant = parse(&body)?;
-            new.limits.validate().map_err(Problem::BadRequest)?;
-            let tenant = state.store.create_tenant(&new.name, new.limits).await?;
-            state.registry.invalidate(&tenant.name);
-            // Build the tenant's interpreter snapshot now rather than on its first request.
-            let (sandbox, name) = (state.sandbox.clone(), tenant.name.clone());
-            tokio::spawn(async move {
-                if let Err(e) = sandbox.prepare_tenant(&name).await {
-                    tracing::error!(tenant = %name, "building the tenant's snapshot: {e}");
-                }
-            });
+            let tenant = app.create_tenant(&caller, &new.name, new.limits).await?;
             Ok(json_response(StatusCode::CREATED, &json!(tenant)))
         }
-        (&Method::GET, ["tenants"]) => {
-            caller.operator_only()?;
-            ok(json!(state.store.list_tenants().await?))
-        }
-        (&Method::GET, ["tenants", t]) => {
-            caller.may_manage(t)?;
-            ok(json!(state.store.tenant(t).await?))
-        }
-        (&Method::PUT, ["tenants", t, "limits"]) => {
-            caller.operator_only()?;
+        Op::ListTenants => ok(json!(app.list_tenants(&caller).await?)),
+        Op::GetTenant => ok(json!(app.tenant(&caller, t).await?)),
+        Op::SetTenantLimits => {
             let limits: TenantLimits = parse(&body)?;
-            limits.validate().map_err(Problem::BadRequest)?;
-            let tenant = state.store.set_tenant_limits(t, limits).await?;
-            state.registry.invalidate(t);
-            ok(json!(tenant))
+            ok(json!(app.set_tenant_limits(&caller, t, limits).await?))
         }
-        (&Method::DELETE, ["tenants", t]) => {
-            caller.operator_only()?;
-            state.store.delete_tenant(t).await?;
-            state.registry.invalidate(t);
-            state.pools.forget_tenant(t);
-            state.sandbox.forget_tenant(t).await;
+        Op::DeleteTenant => {
+            app.delete_tenant(&caller, t).await?;
             Ok(no_content())
         }
-        (&Method::PUT, ["tenants", t, "endpoints", name]) => {
-            caller.may_manage(t)?;
+        Op::Deploy => {
             let spec: EndpointSpec = parse(&body)?;
-            deploy(state, t, name, spec).await
+            let version = app.deploy(&caller, t, name, spec).await?;
+            ok(json!({"tenant": t, "name": name, "version": version}))
         }
-        (&Method::GET, ["tenants", t, "endpoints"]) => {
-            caller.may_manage(t)?;
-            state.store.tenant(t).await?;
-            ok(json!(state.store.endpoints(t, false).await?))
-        }
-        (&Method::GET, ["tenants", t, "endpoints", name]) => {
-            caller.may_manage(t)?;
-            ok(json!(state.store.endpoint(t, name).await?))
-        }
-        (&Method::DELETE, ["tenants", t, "endpoints", name]) => {
-            caller.may_manage(t)?;
-            state.store.delete_endpoint(t, name).await?;
-            state.registry.invalidate(t);
+        Op::ListEndpoints => ok(json!(app.endpoints(&caller, t).await?)),
+        Op::GetEndpoint => ok(json!(app.endpoint(&caller, t, name).await?)),
+        Op::DeleteEndpoint => {
+            app.delete_endpoint(&caller, t, name).await?;
             Ok(no_content())
         }
-        (&Method::GET, ["tenants", t, "endpoints", name, "logs"]) => {
-            caller.may_manage(t)?;
-            let (limit, since) = log_query(&query)?;
-            state.store.endpoint(t, name).await?;
-            ok(json!(state.store.logs(t, name, limit, since).await?))
-        }
-        (&Method::GET, ["tenants", t, "endpoints", name, "versions"]) => {
-            caller.may_manage(t)?;
-            ok(json!(state.store.versions(t, name).await?))
-        }
-        (&Method::POST, ["tenants", t, "endpoints", name, "rollback"]) => {
-            caller.may_manage(t)?;
+        Op::ListVersions => ok(json!(app.versions(&caller, t, name).await?)),
+        Op::Rollback => {
             #[derive(Deserialize)]
             #[serde(deny_unknown_fields)]
             struct Rollback {
                 version: i32,
             }
             let rollback: Rollback = parse(&body)?;
-            let endpoint = state.store.rollback(t, name, rollback.version).await?;
-            state.registry.invalidate(t);
-            ok(json!(endpoint))
+            ok(json!(
+                app.rollback(&caller, t, name, rollback.version).await?
+            ))
         }
-        (&Method::POST, ["tenants", t, "run"]) => {
-            caller.may_manage(t)?;
-            run::run(state, t, &body).await
+        Op::EndpointLogs => {
+            let (limit, since) = log_query(&query)?;
+            ok(json!(app.logs(&caller, t, name, limit, since).await?))
         }
-        (&Method::POST, ["tenants", t, "try"]) => {
-            caller.may_manage(t)?;
-            try_call::try_call(state, t, &body, request_id).await
-        }
-        (&Method::POST, ["tenants", t, "tokens"]) => {
-            caller.may_manage(t)?;
+        Op::RunDraft => drafts::run(app, &caller, t, &body).await,
+        Op::TryEndpoint => try_call::try_call(state, t, &body, request_id).await,
+        Op::IssueToken => {
             let request: TokenRequest = parse(&body)?;
-            request.validate().map_err(Problem::BadRequest)?;
-            if request.admin {
-                caller.operator_only()?;
-            }
-            create_token(state, t, request).await
+            let issued = app.issue_token(&caller, t, request).await?;
+            Ok(json_response(StatusCode::CREATED, &json!(issued)))
         }
-        (&Method::GET, ["tenants", t, "tokens"]) => {
-            caller.may_manage(t)?;
-            state.store.tenant(t).await?;
-            ok(json!(state.store.tokens(t).await?))
-        }
-        (&Method::DELETE, ["tenants", t, "tokens", jti]) => {
-            caller.may_manage(t)?;
-            state.store.revoke_token(t, jti).await?;
-            state.registry.invalidate(t);
+        Op::ListTokens => ok(json!(app.tokens(&caller, t).await?)),
+        Op::RevokeToken => {
+            app.revoke_token(&caller, t, &params.jti).await?;
             Ok(no_content())
         }
-        _ => match openapi::allowed_methods(&p) {
-            Some(allowed) => Err(Problem::MethodNotAllowed(allowed)),
-            None => Err(Problem::NotFound("no such admin route".into())),
-        },
-    }
-}
-
-async fn deploy(
-    state: &AppState,
-    tenant: &str,
-    name: &str,
-    mut spec: EndpointSpec,
-) -> Result<Response<Body>, Problem> {
-    spec.method = spec.method.to_ascii_uppercase();
-    const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-    if !METHODS.contains(&spec.method.as_str()) {
-        return Err(Problem::BadRequest(format!(
-            "method {:?}: one of {}",
-            spec.method,
-            METHODS.join(", ")
-        )));
-    }
-    spec.limits
-        .validate(state.sandbox.max_memory_bytes())
-        .map_err(Problem::BadRequest)?;
-    RoutePattern::parse(&spec.route)?;
-    state.store.tenant(tenant).await?;
-    // Compile in the tenant's own sandbox before accepting: a syntax error never deploys.
-    match state
-        .sandbox
-        .check_script(tenant, Script::new(spec.script.as_str()), &spec.limits)
-        .await
-    {
-        Ok(()) => {}
-        Err(error) => {
-            return Err(match error.kind {
-                CallErrorKind::Syntax(report) => Problem::ScriptSyntax {
-                    message: report.message.clone(),
-                    line: report.line,
-                    column: report.column,
-                },
-                other => Problem::BadRequest(format!("the script cannot be compiled: {other}")),
-            });
+        Op::PutDatabase => {
+            // `{}`: a managed database; `{"url": "postgresql://..."}`: an external one.
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct NewDatabase {
+                url: Option<String>,
+            }
+            let new: NewDatabase = parse(&body)?;
+            let database = app
+                .add_database(&caller, t, name, new.url.as_deref())
+                .await?;
+            Ok(json_response(StatusCode::CREATED, &json!(database)))
+        }
+        Op::ListDatabases => ok(json!(app.databases(&caller, t).await?)),
+        Op::GetDatabase => ok(json!(app.database(&caller, t, name).await?)),
+        Op::DeleteDatabase => {
+            app.remove_database(&caller, t, name).await?;
+            Ok(no_content())
+        }
+        Op::PutSecret => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct NewSecret {
+                value: String,
+            }
+            let new: NewSecret = parse(&body)?;
+            ok(json!(app.set_secret(&caller, t, name, &new.value).await?))
+        }
+        Op::ListSecrets => ok(json!(app.secrets(&caller, t).await?)),
+        Op::DeleteSecret => {
+            app.delete_secret(&caller, t, name).await?;
+            Ok(no_content())
         }
     }
-    let version = state.store.deploy(tenant, name, &spec).await?;
-    state.registry.invalidate(tenant);
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"tenant": tenant, "name": name, "version": version}),
-    ))
-}
-
-/// A token just made: its value is shown now and never again.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct IssuedToken {
-    /// The JWT.
-    pub token: String,
-    /// Its id.
-    pub jti: String,
-    /// Expiry, Unix seconds; `None` for a token without expiry.
-    pub expires_at: Option<i64>,
-}
-
-async fn create_token(
-    state: &AppState,
-    tenant: &str,
-    request: TokenRequest,
-) -> Result<Response<Body>, Problem> {
-    let issued = issue_token(state, tenant, request).await?;
-    Ok(json_response(StatusCode::CREATED, &json!(issued)))
-}
-
-/// Makes and records a token for `tenant`.
-pub async fn issue_token(
-    state: &AppState,
-    tenant: &str,
-    request: TokenRequest,
-) -> Result<IssuedToken, Problem> {
-    let secrets = state
-        .store
-        .tenant_secrets(tenant)
-        .await?
-        .ok_or_else(|| Problem::NotFound(format!("no tenant {tenant:?}")))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64;
-    let exp = if request.no_expiry {
-        None
-    } else {
-        let lifetime = request
-            .expires_in
-            .unwrap_or(jwt::DEFAULT_LIFETIME_SECS)
-            .min(10 * 365 * 24 * 3600);
-        Some(now + lifetime as i64)
-    };
-    let mut jti = [0u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut jti);
-    let claims = jwt::Claims {
-        iss: jwt::ISSUER.into(),
-        aud: tenant.into(),
-        sub: request.name.clone(),
-        jti: hex::encode(jti),
-        iat: now,
-        nbf: now,
-        exp,
-        admin: request.admin,
-        endpoints: request.endpoints.clone(),
-    };
-    let token = jwt::issue(&secrets.jwt_secret, &claims)?;
-    let record = crate::control::model::TokenRecord {
-        jti: claims.jti.clone(),
-        name: request.name,
-        admin: request.admin,
-        endpoints: request.endpoints,
-        created_at: String::new(),
-        expires_at: None,
-        revoked_at: None,
-    };
-    state.store.insert_token(tenant, &record, exp).await?;
-    Ok(IssuedToken {
-        token,
-        jti: claims.jti,
-        expires_at: exp,
-    })
-}
-
-async fn authenticate(
-    state: &AppState,
-    request: &Request<Incoming>,
-    path: &[String],
-) -> Result<Caller, Problem> {
-    let header = request.headers().get(AUTHORIZATION).map(|h| h.as_bytes());
-    let token = jwt::bearer_token(header)?;
-    if constant_time_eq(token.as_bytes(), state.admin_key.as_bytes()) {
-        return Ok(Caller::Operator);
-    }
-    // A tenant admin token names its tenant in `aud`; it must match the tenant in the path.
-    let tenant =
-        jwt::claimed_tenant(token).ok_or_else(|| AuthError::Invalid("malformed".into()))?;
-    let view = state
-        .registry
-        .tenant(&tenant)
-        .await?
-        .ok_or_else(|| AuthError::Invalid("unknown tenant".into()))?;
-    let claims = state.verify_token(&view, token).await?;
-    if !claims.admin {
-        return Err(
-            AuthError::Forbidden("data-plane tokens cannot call the admin API".into()).into(),
-        );
-    }
-    if let [first, t, ..] = path
-        && first == "tenants"
-        && *t != claims.aud
-    {
-        return Err(AuthError::Forbidden("not your tenant".into()).into());
-    }
-    Ok(Caller::TenantAdmin(claims.aud))
 }
 
 /// `?limit=N&since=ID` of the logs call: at most 1,000 entries, 100 by default.
 fn log_query(query: &str) -> Result<(i64, Option<i64>), Problem> {
     let (mut limit, mut since) = (100, None);
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         // Digits only; a number too large for i64 means "as many as there are".
         let number = || {
             (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()))
@@ -368,7 +169,7 @@ fn log_query(query: &str) -> Result<(i64, Option<i64>), Problem> {
                     ))
                 })
         };
-        match key {
+        match key.as_ref() {
             "limit" => limit = number()?.min(1_000),
             "since" => since = Some(number()?),
             _ => {
@@ -417,9 +218,4 @@ fn no_content() -> Response<Body> {
     let mut response = Response::new(Body::default());
     *response.status_mut() = StatusCode::NO_CONTENT;
     response
-}
-
-/// Compares secrets without leaking where they differ through timing.
-pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -60,6 +60,8 @@ pub struct Metrics {
     slots_in_use: Gauge,
     slots_max: Gauge,
     db_connections: Family<PoolLabels, Gauge>,
+    tenant_warm_instances: Family<TenantLabel, Gauge>,
+    tenant_snapshots: Family<TenantLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -74,6 +76,18 @@ impl Default for Metrics {
         let (warm_idle, slots_in_use, slots_max) =
             (Gauge::default(), Gauge::default(), Gauge::default());
         let db_connections = Family::<PoolLabels, Gauge>::default();
+        let tenant_warm_instances = Family::<TenantLabel, Gauge>::default();
+        let tenant_snapshots = Family::<TenantLabel, Gauge>::default();
+        registry.register(
+            "tenant_warm_instances",
+            "Idle warm instances held for a tenant",
+            tenant_warm_instances.clone(),
+        );
+        registry.register(
+            "tenant_snapshot_loaded",
+            "Whether a tenant's snapshot module is in memory",
+            tenant_snapshots.clone(),
+        );
         registry.register(
             "requests",
             "Data-plane requests by tenant, endpoint and status",
@@ -136,6 +150,8 @@ impl Default for Metrics {
             slots_in_use,
             slots_max,
             db_connections,
+            tenant_warm_instances,
+            tenant_snapshots,
         }
     }
 }
@@ -216,6 +232,19 @@ impl Metrics {
         let (in_use, max) = sandbox.instance_slots();
         self.slots_in_use.set(in_use as i64);
         self.slots_max.set(max as i64);
+        self.tenant_warm_instances.clear();
+        self.tenant_snapshots.clear();
+        for tenant in sandbox.residency() {
+            let label = TenantLabel {
+                tenant: tenant.tenant,
+            };
+            self.tenant_warm_instances
+                .get_or_create(&label)
+                .set(tenant.warm_instances as i64);
+            self.tenant_snapshots
+                .get_or_create(&label)
+                .set(i64::from(tenant.snapshot_loaded));
+        }
         self.db_connections.clear();
         for (tenant, database, size, idle, waiting) in pools.usage() {
             for (state, value) in [

@@ -7,9 +7,10 @@ use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTIC
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
+use crate::app::AppError;
 use crate::auth::AuthError;
 use crate::control::ControlError;
-use crate::sandbox::{CallError, CallErrorKind};
+use crate::sandbox::CallErrorKind;
 
 /// The response body type of the whole server.
 pub type Body = Full<Bytes>;
@@ -50,7 +51,7 @@ pub enum Problem {
     TooManyRequests,
     /// The handler failed; details go to the tenant's logs, never to the client.
     #[error("the handler failed")]
-    HandlerFailed(CallErrorKind),
+    HandlerFailed,
     /// The handler returned something that is not a response.
     #[error("the handler returned an invalid response: {0}")]
     BadReturn(String),
@@ -77,18 +78,44 @@ impl From<ControlError> for Problem {
     }
 }
 
-impl From<CallError> for Problem {
-    fn from(error: CallError) -> Self {
-        match error.kind {
-            CallErrorKind::BadReturn(m) => Problem::BadReturn(m),
-            kind @ (CallErrorKind::CpuLimit { .. } | CallErrorKind::WallLimit { .. }) => {
+impl From<AppError> for Problem {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Control(error) => error.into(),
+            AppError::Auth(error) => Problem::Auth(error),
+            AppError::Invalid(message) => Problem::BadRequest(message),
+            AppError::ScriptSyntax {
+                message,
+                line,
+                column,
+            } => Problem::ScriptSyntax {
+                message,
+                line,
+                column,
+            },
+            AppError::NoSuchEndpoint => Problem::NotFound(error.to_string()),
+            AppError::MethodNotAllowed(allowed) => Problem::MethodNotAllowed(allowed),
+            AppError::TooManyRequests => Problem::TooManyRequests,
+            AppError::Call(error) => Problem::for_call(&error.kind),
+            AppError::Signing(source) => Problem::Internal(format!("signing a token: {source}")),
+        }
+    }
+}
+
+impl Problem {
+    /// The problem for a handler call that failed: details go to the tenant's logs, never to
+    /// the client.
+    pub fn for_call(kind: &CallErrorKind) -> Problem {
+        match kind {
+            CallErrorKind::BadReturn(m) => Problem::BadReturn(m.clone()),
+            CallErrorKind::CpuLimit { .. } | CallErrorKind::WallLimit { .. } => {
                 Problem::Timeout(kind.to_string())
             }
-            CallErrorKind::Host(m) => Problem::Internal(m),
+            CallErrorKind::Host(m) => Problem::Internal(m.clone()),
             CallErrorKind::DatabaseUnavailable(_) => {
                 Problem::Unavailable("the database is unavailable".into())
             }
-            kind => Problem::HandlerFailed(kind),
+            _ => Problem::HandlerFailed,
         }
     }
 }
@@ -105,7 +132,7 @@ impl Problem {
             Problem::Conflict(_) => StatusCode::CONFLICT,
             Problem::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Problem::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-            Problem::HandlerFailed(_) | Problem::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Problem::HandlerFailed | Problem::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Problem::BadReturn(_) => StatusCode::BAD_GATEWAY,
             Problem::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Problem::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,

@@ -5,14 +5,14 @@
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
-use super::data::TenantAddress;
+use super::data_plane::TenantAddress;
 use super::respond::{Body, Problem};
 use super::server::Surface;
-use super::{AppState, admin, data};
+use super::{HttpState, admin, data_plane};
 
 /// Dispatches a request to the part of the server that owns its path.
 pub async fn route(
-    state: &AppState,
+    state: &HttpState,
     surface: Surface,
     request: Request<Incoming>,
     request_id: &str,
@@ -30,14 +30,14 @@ pub async fn route(
     {
         // A tenant's own origin serves its endpoints and nothing else.
         if !surface.serves_data() {
-            return Err(data::no_such_endpoint());
+            return Err(crate::app::AppError::NoSuchEndpoint.into());
         }
         let address = TenantAddress {
             tenant,
             route: segments,
             own_host: true,
         };
-        return data::handle(state, request, address, request_id).await;
+        return data_plane::handle(state, request, address, request_id).await;
     }
     if surface.serves_admin() {
         if path == "/metrics" {
@@ -78,7 +78,7 @@ pub async fn route(
                 route: segments.collect(),
                 own_host: false,
             };
-            data::handle(state, request, address, request_id).await
+            data_plane::handle(state, request, address, request_id).await
         }
         None => Err(Problem::NotFound(
             "nothing here: call /{tenant}/{route}".into(),
@@ -108,17 +108,20 @@ fn host_tenant<B>(request: &Request<B>, domain: &str) -> Option<String> {
 }
 
 /// `GET /metrics`, for the metrics token (or the admin key): tenant names are in it.
-fn metrics(state: &AppState, request: &Request<Incoming>) -> Result<Response<Body>, Problem> {
+fn metrics(state: &HttpState, request: &Request<Incoming>) -> Result<Response<Body>, Problem> {
     let header = request
         .headers()
         .get(hyper::header::AUTHORIZATION)
         .map(|h| h.as_bytes());
     let token = crate::auth::jwt::bearer_token(header)?;
-    let expected = state.metrics_token.as_deref().unwrap_or(&state.admin_key);
-    if !super::admin::constant_time_eq(token.as_bytes(), expected.as_bytes()) {
+    let expected = state
+        .metrics_token
+        .as_deref()
+        .unwrap_or(state.app.admin_key());
+    if !crate::app::tokens::secrets_equal(token.as_bytes(), expected.as_bytes()) {
         return Err(crate::auth::AuthError::Invalid("not the metrics token".into()).into());
     }
-    let text = state.metrics.render(&state.sandbox, &state.pools);
+    let text = state.metrics.render(state.app.sandbox(), state.app.pools());
     let mut response = Response::new(Body::from(text));
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
@@ -129,36 +132,9 @@ fn metrics(state: &AppState, request: &Request<Incoming>) -> Result<Response<Bod
     Ok(response)
 }
 
-/// The path's segments, percent-decoded; empty segments are dropped.
+/// The path's segments, percent-decoded (see [`crate::app::invoke::route_segments`]).
 pub fn split_path(path: &str) -> Result<Vec<String>, Problem> {
-    path.split('/')
-        .filter(|segment| !segment.is_empty())
-        .map(|segment| {
-            percent_decode(segment)
-                .ok_or_else(|| Problem::BadRequest("malformed percent-encoding in path".into()))
-        })
-        .collect()
-}
-
-fn percent_decode(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            // Two hex digits exactly: `from_str_radix` alone would also take "+1".
-            let hex = bytes.get(i + 1..i + 3)?;
-            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    Ok(crate::app::invoke::route_segments(path)?)
 }
 
 /// A JSON response.

@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use super::respond::{Body, Problem};
-use super::{AppState, router};
+use super::{HttpState, router};
 
 /// Protocol limits of the front end.
 #[derive(Debug, Clone)]
@@ -87,7 +87,7 @@ pub struct ReadRequest {
 /// requests.
 pub async fn serve(
     listener: TcpListener,
-    state: Arc<AppState>,
+    state: Arc<HttpState>,
     surface: Surface,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -151,7 +151,7 @@ pub async fn serve(
 }
 
 async fn handle(
-    state: Arc<AppState>,
+    state: Arc<HttpState>,
     surface: Surface,
     _peer: SocketAddr,
     request: Request<Incoming>,

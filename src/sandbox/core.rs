@@ -18,6 +18,17 @@ use super::{
 };
 use crate::host::HostState;
 
+/// What one tenant holds in the sandbox's memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantResidency {
+    /// The tenant.
+    pub tenant: String,
+    /// Its idle warm instances.
+    pub warm_instances: usize,
+    /// Whether its snapshot module is loaded.
+    pub snapshot_loaded: bool,
+}
+
 /// The sandbox's state: the engine, per-tenant snapshots, warm instances and the fair
 /// scheduler. [`super::Sandbox`] runs its guest-facing work on the sandbox's own threads.
 pub(crate) struct SandboxCore {
@@ -117,9 +128,40 @@ impl SandboxCore {
         self.snapshots.forget(tenant).await;
     }
 
+    /// Drops `tenant`'s idle warm instances and cached code (its endpoints changed).
+    pub fn forget_instances(&self, tenant: &str) {
+        self.warm.forget_tenant(tenant);
+        self.code.forget_tenant(tenant);
+    }
+
     /// Number of idle warm instances.
     pub fn idle_warm_instances(&self) -> usize {
         self.warm.idle_count()
+    }
+
+    /// What each tenant holds in memory: idle warm instances, and whether its snapshot is
+    /// loaded.
+    pub fn residency(&self) -> Vec<TenantResidency> {
+        let mut idle = self.warm.idle_by_tenant();
+        let mut residency: Vec<TenantResidency> = self
+            .snapshots
+            .loaded_tenants()
+            .into_iter()
+            .map(|tenant| TenantResidency {
+                warm_instances: idle.remove(&tenant).unwrap_or(0),
+                snapshot_loaded: true,
+                tenant,
+            })
+            .collect();
+        residency.extend(
+            idle.into_iter()
+                .map(|(tenant, warm_instances)| TenantResidency {
+                    tenant,
+                    warm_instances,
+                    snapshot_loaded: false,
+                }),
+        );
+        residency
     }
 
     /// The largest memory limit an endpoint may ask for.

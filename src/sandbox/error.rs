@@ -74,6 +74,18 @@ impl CallError {
     }
 }
 
+impl CallErrorKind {
+    /// The script's traceback, if it raised or did not compile.
+    pub fn traceback(&self) -> Option<&str> {
+        match self {
+            CallErrorKind::Exception(report) | CallErrorKind::Syntax(report) => {
+                report.traceback.as_deref()
+            }
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Display for CallErrorKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

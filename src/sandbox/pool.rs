@@ -82,4 +82,13 @@ impl WarmPool {
     pub fn idle_count(&self) -> usize {
         self.lock().values().map(Vec::len).sum()
     }
+
+    /// Idle instances per tenant.
+    pub fn idle_by_tenant(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for (key, instances) in self.lock().iter() {
+            *counts.entry(key.tenant.clone()).or_default() += instances.len();
+        }
+        counts
+    }
 }

@@ -102,6 +102,11 @@ impl Snapshots {
         self.lock_loaded().contains_key(tenant)
     }
 
+    /// The tenants whose snapshots are in memory.
+    pub fn loaded_tenants(&self) -> Vec<String> {
+        self.lock_loaded().keys().cloned().collect()
+    }
+
     /// `tenant`'s snapshot, if it is in memory.
     pub fn loaded(&self, tenant: &str) -> Option<Arc<InstancePre<HostState>>> {
         self.lock_loaded().get(tenant).cloned()

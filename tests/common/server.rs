@@ -330,6 +330,23 @@ pub async fn tenant_secret(database_url: &str, tenant: &str) -> Vec<u8> {
         .unwrap()
 }
 
+/// Polls `check` every 50 ms until it gives `Some`, and returns that; panics naming `what`
+/// once `limit` has passed. Every test that waits for the server waits through this.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < limit, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Repeats a GET until it answers `status`; panics with `what` after `limit`.
 pub async fn wait_for_status(url: &str, auth: &str, status: u16, limit: Duration, what: &str) {
     let start = std::time::Instant::now();

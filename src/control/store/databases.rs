@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::{Store, notify};
 use crate::control::ControlError;
+use crate::control::change::ChangeKind;
 use crate::db::tenantdb::{self, ManagedNames};
 use crate::db::{DbConnection, DbTarget};
 
@@ -94,7 +95,7 @@ impl Store {
                 &[&tenant, &name, &names.dbname, &names.role, &sealed],
             )
             .await?;
-        notify(&client, tenant).await?;
+        notify(&client, tenant, ChangeKind::Databases).await?;
         Ok(DatabaseInfo {
             name: name.to_string(),
             kind: "managed".into(),
@@ -199,7 +200,7 @@ impl Store {
                     &[&role, &to],
                 )
                 .await?;
-            notify(&client, &tenant).await?;
+            notify(&client, &tenant, ChangeKind::Databases).await?;
         }
         let rows = client
             .query(
@@ -223,7 +224,7 @@ impl Store {
                     &[&dbname, &to],
                 )
                 .await?;
-            notify(&client, &tenant).await?;
+            notify(&client, &tenant, ChangeKind::Databases).await?;
         }
         Ok(())
     }
@@ -358,6 +359,6 @@ impl Store {
                 tenantdb::drop_role(&client, &names.role).await?;
             }
         }
-        notify(&client, tenant).await
+        notify(&client, tenant, ChangeKind::Databases).await
     }
 }

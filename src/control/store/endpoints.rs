@@ -5,6 +5,7 @@ use tokio_postgres::Row;
 
 use super::{Store, notify};
 use crate::control::ControlError;
+use crate::control::change::ChangeKind;
 use crate::control::model::{
     AuthMode, Endpoint, EndpointSpec, EndpointVersion, isolation_str, parse_isolation,
 };
@@ -83,7 +84,7 @@ impl Store {
                 ],
             )
             .await?;
-        notify(&tx, tenant).await?;
+        notify(&tx, tenant, ChangeKind::Endpoints).await?;
         tx.commit().await?;
         version_from_row(&row)
     }
@@ -160,7 +161,7 @@ impl Store {
                 "endpoint {name:?} has no version {version}"
             )));
         }
-        notify(&client, tenant).await?;
+        notify(&client, tenant, ChangeKind::Endpoints).await?;
         self.endpoint(tenant, name).await
     }
 
@@ -178,7 +179,7 @@ impl Store {
                 "no endpoint {name:?} in tenant {tenant:?}"
             )));
         }
-        notify(&client, tenant).await
+        notify(&client, tenant, ChangeKind::Endpoints).await
     }
 }
 

@@ -4,6 +4,7 @@
 use super::databases::{DatabaseInfo, check_name, sealing_context};
 use super::{Store, notify};
 use crate::control::ControlError;
+use crate::control::change::ChangeKind;
 
 /// An external URL's parts worth showing: `user@host:port/dbname`, never the password.
 pub(super) fn location_of(config: &tokio_postgres::Config) -> String {
@@ -72,7 +73,7 @@ impl Store {
                 &[&tenant, &name, &sealed, &location],
             )
             .await?;
-        notify(&client, tenant).await?;
+        notify(&client, tenant, ChangeKind::Databases).await?;
         Ok(DatabaseInfo {
             name: name.to_string(),
             kind: "external".into(),

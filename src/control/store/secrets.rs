@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::{Store, notify};
 use crate::control::ControlError;
+use crate::control::change::ChangeKind;
 
 /// Largest secret value, in bytes.
 pub const MAX_SECRET_BYTES: usize = 64 << 10;
@@ -63,7 +64,7 @@ impl Store {
                 &[&tenant, &name, &sealed],
             )
             .await?;
-        notify(&client, tenant).await?;
+        notify(&client, tenant, ChangeKind::Secrets).await?;
         Ok(SecretInfo {
             name: name.to_string(),
             updated_at: row.get(0),
@@ -84,7 +85,7 @@ impl Store {
                 "tenant {tenant:?} has no secret {name:?}"
             )));
         }
-        notify(&client, tenant).await
+        notify(&client, tenant, ChangeKind::Secrets).await
     }
 
     /// The tenant's secrets, by name, without their values.

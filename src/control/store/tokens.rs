@@ -2,6 +2,7 @@
 
 use super::{Store, notify};
 use crate::control::ControlError;
+use crate::control::change::ChangeKind;
 use crate::control::model::TokenRecord;
 
 impl Store {
@@ -29,7 +30,7 @@ impl Store {
                 ],
             )
             .await?;
-        notify(&client, tenant).await
+        notify(&client, tenant, ChangeKind::Tokens).await
     }
 
     /// The tenant's tokens, newest first; never their values.
@@ -78,6 +79,6 @@ impl Store {
                 "no token {jti:?} in tenant {tenant:?}"
             )));
         }
-        notify(&client, tenant).await
+        notify(&client, tenant, ChangeKind::Tokens).await
     }
 }

@@ -1,4 +1,5 @@
-//! A sample request, as the console's "Run" and "Try" send it: checked like a real one.
+//! A sample request, as the console's "Run" and "Try" send it, made into a real HTTP request
+//! (and checked as one).
 
 use std::collections::BTreeMap;
 
@@ -17,34 +18,13 @@ pub(super) struct SampleRequest {
     body: Option<String>,
 }
 
-/// A sample request, checked.
-pub(super) struct Sample {
-    /// Upper-case method.
-    pub method: String,
-    /// The path below the tenant, starting with `/`.
-    pub path: String,
-    /// The query string, without `?`.
-    pub query: String,
-    /// Lower-case names and their values.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-impl Sample {
-    /// `?query`, or nothing.
-    pub fn query_suffix(&self) -> String {
-        if self.query.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", self.query)
-        }
-    }
-}
-
 impl SampleRequest {
-    /// Checks every field as a real request's would be.
-    pub fn check(self) -> Result<Sample, Problem> {
+    /// The request, its path below `prefix`; `host` is its Host unless it sets its own.
+    pub fn into_request(
+        self,
+        prefix: &str,
+        host: &str,
+    ) -> Result<hyper::http::Request<Vec<u8>>, Problem> {
         let method = self
             .method
             .unwrap_or_else(|| "GET".into())
@@ -59,23 +39,32 @@ impl SampleRequest {
             ));
         }
         let query = self.query.unwrap_or_default();
-        let mut headers = Vec::new();
-        for (name, value) in self.headers {
+        let uri = match query.as_str() {
+            "" => format!("{prefix}{path}"),
+            query => format!("{prefix}{path}?{query}"),
+        };
+        let mut builder = hyper::http::Request::builder()
+            .method(method.as_str())
+            .uri(uri);
+        if !self
+            .headers
+            .keys()
+            .any(|name| name.eq_ignore_ascii_case("host"))
+        {
+            builder = builder.header(hyper::header::HOST, host);
+        }
+        for (name, value) in &self.headers {
             let valid = hyper::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
-                && hyper::header::HeaderValue::from_str(&value).is_ok();
+                && hyper::header::HeaderValue::from_str(value).is_ok();
             if !valid {
                 return Err(Problem::BadRequest(format!(
                     "request.headers: {name:?} is not a valid header"
                 )));
             }
-            headers.push((name.to_ascii_lowercase(), value));
+            builder = builder.header(name, value);
         }
-        Ok(Sample {
-            method,
-            path,
-            query,
-            headers,
-            body: self.body.unwrap_or_default().into_bytes(),
-        })
+        builder
+            .body(self.body.unwrap_or_default().into_bytes())
+            .map_err(|e| Problem::BadRequest(format!("request: {e}")))
     }
 }

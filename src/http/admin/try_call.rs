@@ -13,8 +13,8 @@ use serde_json::json;
 
 use super::parse;
 use super::sample::SampleRequest;
-use crate::http::AppState;
-use crate::http::data::{self, TenantAddress};
+use crate::http::HttpState;
+use crate::http::data_plane::{self, TenantAddress};
 use crate::http::respond::{Body, Problem};
 use crate::http::router::{json_response, split_path};
 
@@ -28,30 +28,23 @@ struct TryCall {
 
 /// Sends the sample request to the tenant's endpoint and answers 200 with its response.
 pub(super) async fn try_call(
-    state: &AppState,
+    state: &HttpState,
     tenant: &str,
     body: &[u8],
     request_id: &str,
 ) -> Result<Response<Body>, Problem> {
     let call: TryCall = parse(body)?;
-    let sample = call.request.check()?;
-    let route = split_path(&sample.path)?;
-    let uri = format!("/{tenant}{}{}", sample.path, sample.query_suffix());
-    let mut builder = hyper::Request::builder()
-        .method(sample.method.as_str())
-        .uri(&uri);
-    for (name, value) in &sample.headers {
-        builder = builder.header(name, value);
-    }
-    let request = builder
-        .body(Full::new(Bytes::from(sample.body)))
-        .map_err(|e| Problem::BadRequest(format!("request: {e}")))?;
+    let request = call
+        .request
+        .into_request(&format!("/{tenant}"), "localhost")?
+        .map(|body| Full::new(Bytes::from(body)));
+    let route = split_path(request.uri().path())?.split_off(1);
     let address = TenantAddress {
         tenant: tenant.to_string(),
         route,
         own_host: false,
     };
-    let response = data::handle(state, request, address, request_id).await?;
+    let response = data_plane::handle(state, request, address, request_id).await?;
     let (parts, body) = response.into_parts();
     let body = body
         .collect()

@@ -1,0 +1,130 @@
+//! Endpoints: deployed after their script compiled in the tenant's own sandbox, versioned,
+//! rolled back, deleted; their versions and handler logs read.
+
+use super::{App, AppError, Caller};
+use crate::control::ChangeKind;
+use crate::control::model::{Endpoint, EndpointSpec, EndpointVersion, LogEntry};
+use crate::control::route::RoutePattern;
+use crate::sandbox::{CallErrorKind, Script};
+
+/// The methods an endpoint may answer.
+pub const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+impl App {
+    /// Compiles `spec.script` in the tenant's sandbox and, if it compiles, deploys it as a new
+    /// version of endpoint `name`: a syntax error never deploys.
+    pub async fn deploy(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        name: &str,
+        mut spec: EndpointSpec,
+    ) -> Result<EndpointVersion, AppError> {
+        caller.may_manage(tenant)?;
+        spec.method = spec.method.to_ascii_uppercase();
+        if !METHODS.contains(&spec.method.as_str()) {
+            return Err(AppError::Invalid(format!(
+                "method {:?}: one of {}",
+                spec.method,
+                METHODS.join(", ")
+            )));
+        }
+        spec.limits
+            .validate(self.sandbox.max_memory_bytes())
+            .map_err(AppError::Invalid)?;
+        RoutePattern::parse(&spec.route)?;
+        self.store.tenant(tenant).await?;
+        let script = Script::new(spec.script.as_str());
+        if let Err(error) = self
+            .sandbox
+            .check_script(tenant, script, &spec.limits)
+            .await
+        {
+            return Err(match error.kind {
+                CallErrorKind::Syntax(report) => AppError::ScriptSyntax {
+                    message: report.message.clone(),
+                    line: report.line,
+                    column: report.column,
+                },
+                other => AppError::Invalid(format!("the script cannot be compiled: {other}")),
+            });
+        }
+        let version = self.store.deploy(tenant, name, &spec).await?;
+        self.changed(tenant, ChangeKind::Endpoints).await;
+        Ok(version)
+    }
+
+    /// Serves an older version of an endpoint again.
+    pub async fn rollback(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        name: &str,
+        version: i32,
+    ) -> Result<Endpoint, AppError> {
+        caller.may_manage(tenant)?;
+        let endpoint = self.store.rollback(tenant, name, version).await?;
+        self.changed(tenant, ChangeKind::Endpoints).await;
+        Ok(endpoint)
+    }
+
+    /// Deletes an endpoint and its versions.
+    pub async fn delete_endpoint(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        name: &str,
+    ) -> Result<(), AppError> {
+        caller.may_manage(tenant)?;
+        self.store.delete_endpoint(tenant, name).await?;
+        self.changed(tenant, ChangeKind::Endpoints).await;
+        Ok(())
+    }
+
+    /// The tenant's endpoints and the versions they serve (without scripts).
+    pub async fn endpoints(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+    ) -> Result<Vec<Endpoint>, AppError> {
+        caller.may_manage(tenant)?;
+        self.store.tenant(tenant).await?;
+        Ok(self.store.endpoints(tenant, false).await?)
+    }
+
+    /// One endpoint, with its script.
+    pub async fn endpoint(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Endpoint, AppError> {
+        caller.may_manage(tenant)?;
+        Ok(self.store.endpoint(tenant, name).await?)
+    }
+
+    /// Every version of an endpoint.
+    pub async fn versions(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Vec<EndpointVersion>, AppError> {
+        caller.may_manage(tenant)?;
+        Ok(self.store.versions(tenant, name).await?)
+    }
+
+    /// An endpoint's handler logs, newest first: at most `limit`, after entry `since`.
+    pub async fn logs(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        name: &str,
+        limit: i64,
+        since: Option<i64>,
+    ) -> Result<Vec<LogEntry>, AppError> {
+        caller.may_manage(tenant)?;
+        self.store.endpoint(tenant, name).await?;
+        Ok(self.store.logs(tenant, name, limit, since).await?)
+    }
+}

@@ -1,0 +1,293 @@
+//! Calling an endpoint: admission (tenant, route, method, token, concurrency), then the handler
+//! in the tenant's sandbox with the capabilities it may reach, then its log entry. The same
+//! handler sequence runs drafts ([`super::drafts`]).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::{App, AppError};
+use crate::auth::jwt;
+use crate::control::model::{AuthMode, LogEntry};
+use crate::control::registry::{RouteEntry, RouteMatch, TenantView};
+use crate::control::services::{EndpointStateStore, TenantSecretSource};
+use crate::db::TenantDatabaseAccess;
+use crate::host::GuestRequest;
+use crate::sandbox::{Call, CallError, Capabilities, Isolation, Limits, Reply, Script};
+
+/// A request let in to one of its tenant's endpoints: the route and method match, the
+/// caller's token (if the endpoint wants one) is the tenant's and may call it, and one of the
+/// tenant's in-flight permits is held until the call is done.
+pub struct Admitted {
+    /// The tenant.
+    pub tenant: Arc<TenantView>,
+    /// The endpoint version that will run.
+    pub entry: RouteEntry,
+    /// The route's parameters.
+    pub params: BTreeMap<String, String>,
+    /// The largest request body the tenant takes, in bytes.
+    pub max_body_bytes: usize,
+    permit: OwnedSemaphorePermit,
+}
+
+/// One handler's call and what it cost.
+pub struct HandlerRun {
+    /// The handler's response, or why it has none.
+    pub outcome: Result<Reply, CallError>,
+    /// Time in the sandbox.
+    pub sandbox_time: Duration,
+    /// Time in database calls.
+    pub db_time: Duration,
+}
+
+/// An endpoint's call, done; its log entry is written once the caller says what status the
+/// client got ([`Invocation::record`]).
+pub struct Invocation {
+    /// The call.
+    pub run: HandlerRun,
+    log: LogEntry,
+}
+
+/// What a handler of `tenant` runs: its script, version, isolation and limits.
+pub struct HandlerSpec {
+    /// The endpoint's name (`_draft` for a draft).
+    pub endpoint: String,
+    /// Its version.
+    pub version: String,
+    /// The script.
+    pub script: Script,
+    /// Instance sharing.
+    pub isolation: Isolation,
+    /// Limits, before the tenant's caps.
+    pub limits: Limits,
+    /// Whether it has an endpoint's persistent state (a draft has none).
+    pub with_state: bool,
+}
+
+impl App {
+    /// The tenant a request names, if it exists: `NoSuchEndpoint` otherwise, the same answer
+    /// as for an unknown route, so unauthenticated callers cannot tell which tenants exist.
+    pub async fn tenant_view(&self, tenant: &str) -> Result<Arc<TenantView>, AppError> {
+        self.registry
+            .tenant(tenant)
+            .await?
+            .ok_or(AppError::NoSuchEndpoint)
+    }
+
+    /// Lets a request in to `tenant`'s endpoint at `route`, or says why not.
+    pub async fn admit(
+        &self,
+        tenant: Arc<TenantView>,
+        method: &str,
+        route: &[String],
+        authorization: Option<&[u8]>,
+    ) -> Result<Admitted, AppError> {
+        let (entry, params) = match tenant.route(method, route) {
+            RouteMatch::Found(entry, params) => (entry.clone(), params),
+            RouteMatch::WrongMethod(allowed) => return Err(AppError::MethodNotAllowed(allowed)),
+            RouteMatch::NotFound => return Err(AppError::NoSuchEndpoint),
+        };
+        if entry.auth == AuthMode::Jwt {
+            let token = jwt::bearer_token(authorization)?;
+            let claims = self.verify_data_token(&tenant, token).await?;
+            jwt::may_call(&claims, &entry.endpoint)?;
+        }
+        let permit = self.try_permit(&tenant.name, &tenant.limits)?;
+        Ok(Admitted {
+            max_body_bytes: self.caps_in_force(&tenant.limits).max_body_bytes,
+            tenant,
+            entry,
+            params,
+            permit,
+        })
+    }
+
+    /// Runs an admitted request's handler on `request`.
+    pub async fn invoke(
+        &self,
+        admitted: Admitted,
+        request: GuestRequest,
+        request_id: &str,
+    ) -> Invocation {
+        let Admitted {
+            tenant,
+            entry,
+            permit,
+            ..
+        } = admitted;
+        let log = LogEntry {
+            id: None,
+            tenant: tenant.name.clone(),
+            endpoint: entry.endpoint.clone(),
+            version: entry.version,
+            request_id: request_id.to_string(),
+            method: request.method.clone(),
+            path: request.path.clone(),
+            status: 0,
+            duration_ms: 0.0,
+            output: String::new(),
+            error: None,
+            traceback: None,
+            created_at: None,
+        };
+        let spec = HandlerSpec {
+            endpoint: entry.endpoint,
+            version: entry.version.to_string(),
+            script: entry.script,
+            isolation: entry.isolation,
+            limits: entry.limits,
+            with_state: true,
+        };
+        let run = self.run_handler(&tenant, spec, request).await;
+        drop(permit);
+        Invocation { run, log }
+    }
+
+    /// The one handler sequence: the tenant's capabilities, the call in its sandbox under its
+    /// caps, then the end of any transaction the handler left open (rolled back).
+    pub(super) async fn run_handler(
+        &self,
+        tenant: &TenantView,
+        spec: HandlerSpec,
+        request: GuestRequest,
+    ) -> HandlerRun {
+        let database = Arc::new(TenantDatabaseAccess::new(
+            tenant.databases.clone(),
+            self.pools.clone(),
+            self.db_caps,
+        ));
+        let capabilities = Capabilities {
+            db: Some(database.clone()),
+            secrets: Some(Arc::new(TenantSecretSource {
+                store: self.store.clone(),
+                tenant: tenant.name.clone(),
+                sealed: tenant.secrets.clone(),
+            })),
+            state: spec.with_state.then(|| {
+                Arc::new(EndpointStateStore {
+                    store: self.store.clone(),
+                    tenant: tenant.name.clone(),
+                    endpoint: spec.endpoint.clone(),
+                }) as Arc<dyn crate::host::StateStore>
+            }),
+        };
+        let call = Call {
+            tenant: tenant.name.clone(),
+            endpoint: spec.endpoint,
+            version: spec.version,
+            script: spec.script,
+            isolation: spec.isolation,
+            limits: tenant.limits.cap(spec.limits),
+            request,
+            capabilities,
+        };
+        let started = Instant::now();
+        let outcome = self.sandbox.handle(call).await;
+        let sandbox_time = started.elapsed();
+        database.finish().await;
+        HandlerRun {
+            outcome,
+            sandbox_time,
+            db_time: database.time_spent(),
+        }
+    }
+}
+
+impl Invocation {
+    /// Writes the call's log entry: `status` is what the client got, `notes` what the server
+    /// changed of the response (each on a line after the handler's output). Gives the
+    /// handler's outcome back, for its body.
+    pub fn record(mut self, app: &App, status: u16, notes: &[String]) -> Result<Reply, CallError> {
+        let log = &mut self.log;
+        log.status = status;
+        log.duration_ms = self.run.sandbox_time.as_secs_f64() * 1e3;
+        match &self.run.outcome {
+            Ok(reply) => log.output = reply.output.clone(),
+            Err(error) => {
+                log.output = error.output.clone();
+                log.error = Some(error.kind.to_string());
+                log.traceback = error.kind.traceback().map(str::to_string);
+            }
+        }
+        for note in notes {
+            if !log.output.is_empty() && !log.output.ends_with('\n') {
+                log.output.push('\n');
+            }
+            log.output.push_str(note);
+            log.output.push('\n');
+        }
+        app.logs.record(self.log);
+        self.run.outcome
+    }
+}
+
+/// The request a handler sees: method, full URL, the path below the tenant, the raw query,
+/// the headers (in arrival order), the route's parameters and the body. Every way into a
+/// handler (the data plane, a draft, `pubfn run`) builds its request here. Public for the
+/// fuzz targets (fuzz/), which feed it arbitrary requests.
+pub fn guest_request(
+    parts: &hyper::http::request::Parts,
+    body: Vec<u8>,
+    route_segments: &[String],
+    path_params: BTreeMap<String, String>,
+) -> GuestRequest {
+    // HTTP/2 carries the host in the URI (`:authority`), HTTP/1.1 in the Host header.
+    let host = parts
+        .headers
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or("localhost");
+    let scheme = match parts
+        .headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+    {
+        Some("https") => "https",
+        _ => "http",
+    };
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    GuestRequest {
+        method: parts.method.as_str().to_string(),
+        url: format!("{scheme}://{host}{path_and_query}"),
+        path: format!("/{}", route_segments.join("/")),
+        query_string: parts.uri.query().unwrap_or("").to_string(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
+            .collect(),
+        path_params,
+        body,
+    }
+}
+
+/// A path's segments, percent-decoded; empty segments are dropped. A `%` must start two hex
+/// digits, and the decoded bytes must be UTF-8.
+pub fn route_segments(path: &str) -> Result<Vec<String>, AppError> {
+    let malformed = || AppError::Invalid("malformed percent-encoding in path".into());
+    path.split('/')
+        .filter(|segment| !segment.is_empty())
+        .map(|segment| {
+            let escapes_ok = segment.match_indices('%').all(|(at, _)| {
+                segment
+                    .as_bytes()
+                    .get(at + 1..at + 3)
+                    .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+            });
+            if !escapes_ok {
+                return Err(malformed());
+            }
+            percent_encoding::percent_decode_str(segment)
+                .decode_utf8()
+                .map(|text| text.into_owned())
+                .map_err(|_| malformed())
+        })
+        .collect()
+}

@@ -1,0 +1,240 @@
+//! The admin API's routes as data: one table that the router dispatches on, answers 405
+//! from, and that a test holds against the OpenAPI document.
+
+use hyper::Method;
+
+use crate::http::respond::Problem;
+
+/// What an admin route does; each is one use case in `app`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// The OpenAPI document (public).
+    OpenApi,
+    /// Create a tenant.
+    CreateTenant,
+    /// List tenants.
+    ListTenants,
+    /// Read a tenant.
+    GetTenant,
+    /// Replace a tenant's caps.
+    SetTenantLimits,
+    /// Delete a tenant.
+    DeleteTenant,
+    /// Deploy an endpoint.
+    Deploy,
+    /// List endpoints.
+    ListEndpoints,
+    /// Read an endpoint.
+    GetEndpoint,
+    /// Delete an endpoint.
+    DeleteEndpoint,
+    /// An endpoint's versions.
+    ListVersions,
+    /// Serve an older version.
+    Rollback,
+    /// An endpoint's handler logs.
+    EndpointLogs,
+    /// Run a draft.
+    RunDraft,
+    /// Call a deployed endpoint with a sample request.
+    TryEndpoint,
+    /// Issue a token.
+    IssueToken,
+    /// List tokens.
+    ListTokens,
+    /// Revoke a token.
+    RevokeToken,
+    /// Add a database.
+    PutDatabase,
+    /// List databases.
+    ListDatabases,
+    /// Read a database.
+    GetDatabase,
+    /// Remove a database.
+    DeleteDatabase,
+    /// Set a secret.
+    PutSecret,
+    /// List secrets.
+    ListSecrets,
+    /// Delete a secret.
+    DeleteSecret,
+}
+
+/// One route: method and path template below `/admin/v1` (`{name}` is a parameter).
+#[derive(Debug)]
+pub struct Route {
+    /// The method.
+    pub method: Method,
+    /// The path template.
+    pub path: &'static str,
+    /// What it does.
+    pub op: Op,
+}
+
+const fn route(method: Method, path: &'static str, op: Op) -> Route {
+    Route { method, path, op }
+}
+
+/// Every admin route.
+pub static ROUTES: &[Route] = &[
+    route(Method::GET, "/openapi.json", Op::OpenApi),
+    route(Method::POST, "/tenants", Op::CreateTenant),
+    route(Method::GET, "/tenants", Op::ListTenants),
+    route(Method::GET, "/tenants/{tenant}", Op::GetTenant),
+    route(Method::DELETE, "/tenants/{tenant}", Op::DeleteTenant),
+    route(Method::PUT, "/tenants/{tenant}/limits", Op::SetTenantLimits),
+    route(
+        Method::GET,
+        "/tenants/{tenant}/endpoints",
+        Op::ListEndpoints,
+    ),
+    route(
+        Method::PUT,
+        "/tenants/{tenant}/endpoints/{name}",
+        Op::Deploy,
+    ),
+    route(
+        Method::GET,
+        "/tenants/{tenant}/endpoints/{name}",
+        Op::GetEndpoint,
+    ),
+    route(
+        Method::DELETE,
+        "/tenants/{tenant}/endpoints/{name}",
+        Op::DeleteEndpoint,
+    ),
+    route(
+        Method::GET,
+        "/tenants/{tenant}/endpoints/{name}/versions",
+        Op::ListVersions,
+    ),
+    route(
+        Method::POST,
+        "/tenants/{tenant}/endpoints/{name}/rollback",
+        Op::Rollback,
+    ),
+    route(
+        Method::GET,
+        "/tenants/{tenant}/endpoints/{name}/logs",
+        Op::EndpointLogs,
+    ),
+    route(Method::POST, "/tenants/{tenant}/run", Op::RunDraft),
+    route(Method::POST, "/tenants/{tenant}/try", Op::TryEndpoint),
+    route(Method::POST, "/tenants/{tenant}/tokens", Op::IssueToken),
+    route(Method::GET, "/tenants/{tenant}/tokens", Op::ListTokens),
+    route(
+        Method::DELETE,
+        "/tenants/{tenant}/tokens/{jti}",
+        Op::RevokeToken,
+    ),
+    route(
+        Method::GET,
+        "/tenants/{tenant}/databases",
+        Op::ListDatabases,
+    ),
+    route(
+        Method::PUT,
+        "/tenants/{tenant}/databases/{name}",
+        Op::PutDatabase,
+    ),
+    route(
+        Method::GET,
+        "/tenants/{tenant}/databases/{name}",
+        Op::GetDatabase,
+    ),
+    route(
+        Method::DELETE,
+        "/tenants/{tenant}/databases/{name}",
+        Op::DeleteDatabase,
+    ),
+    route(Method::GET, "/tenants/{tenant}/secrets", Op::ListSecrets),
+    route(
+        Method::PUT,
+        "/tenants/{tenant}/secrets/{name}",
+        Op::PutSecret,
+    ),
+    route(
+        Method::DELETE,
+        "/tenants/{tenant}/secrets/{name}",
+        Op::DeleteSecret,
+    ),
+];
+
+/// A matched route's parameters.
+#[derive(Debug, Default)]
+pub struct Params {
+    /// `{tenant}`.
+    pub tenant: String,
+    /// `{name}`.
+    pub name: String,
+    /// `{jti}`.
+    pub jti: String,
+}
+
+/// The parameters `template` takes from `segments`, if it matches them.
+fn matches(template: &str, segments: &[String]) -> Option<Params> {
+    let parts: Vec<&str> = template.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.len() != segments.len() {
+        return None;
+    }
+    let mut params = Params::default();
+    for (part, segment) in parts.iter().zip(segments) {
+        match *part {
+            "{tenant}" => params.tenant = segment.clone(),
+            "{name}" => params.name = segment.clone(),
+            "{jti}" => params.jti = segment.clone(),
+            literal if literal == segment => {}
+            _ => return None,
+        }
+    }
+    Some(params)
+}
+
+/// The route for `method` and the path's segments below `/admin/v1`: a 405 naming the
+/// allowed methods if only the method is wrong, a 404 if no route has the path.
+pub fn find(method: &Method, segments: &[String]) -> Result<(Op, Params), Problem> {
+    let mut allowed = Vec::new();
+    for route in ROUTES {
+        if let Some(params) = matches(route.path, segments) {
+            if route.method == *method {
+                return Ok((route.op, params));
+            }
+            allowed.push(route.method.to_string());
+        }
+    }
+    if allowed.is_empty() {
+        Err(Problem::NotFound("no such admin route".into()))
+    } else {
+        Err(Problem::MethodNotAllowed(allowed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segments(path: &str) -> Vec<String> {
+        path.split('/')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn routes_match_with_their_parameters_and_others_are_405_or_404() {
+        let (op, params) = find(&Method::PUT, &segments("/tenants/acme/endpoints/hi")).unwrap();
+        assert_eq!(op, Op::Deploy);
+        assert_eq!(
+            (params.tenant.as_str(), params.name.as_str()),
+            ("acme", "hi")
+        );
+        match find(&Method::POST, &segments("/tenants/acme")) {
+            Err(Problem::MethodNotAllowed(allowed)) => assert_eq!(allowed, ["GET", "DELETE"]),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            find(&Method::GET, &segments("/nope")),
+            Err(Problem::NotFound(_))
+        ));
+    }
+}

@@ -1,0 +1,186 @@
+//! The data plane's adapter: `/{tenant}/{route}` (or `{tenant}.<domain>/{route}`) → admission
+//! and the handler (`app::invoke`) → the response, confined to its tenant, timed and counted.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+
+use super::HttpState;
+use super::confine::{TenantOrigin, confine};
+use super::metrics::{RequestLabels, RequestRecord, limit_kind};
+use super::respond::{Body, Problem};
+use super::server::read_body;
+use crate::app::AppError;
+use crate::app::invoke::guest_request;
+use crate::auth::jwt;
+
+/// What the metrics and the `Server-Timing` header need to know of one request.
+#[derive(Default)]
+struct Trace {
+    /// The tenant, once known to exist.
+    tenant: Option<String>,
+    endpoint: String,
+    sandbox: Option<Duration>,
+    db: Duration,
+    reused_instance: Option<bool>,
+    limit: Option<&'static str>,
+}
+
+/// Which tenant a request is for, and the route below it.
+#[derive(Debug, Clone)]
+pub struct TenantAddress {
+    /// The tenant's name, as the request gave it.
+    pub tenant: String,
+    /// The path's segments below the tenant.
+    pub route: Vec<String>,
+    /// Whether the tenant was named by the host (`{tenant}.<domain>`): an origin of its own.
+    pub own_host: bool,
+}
+
+/// Serves one data-plane request. Every outcome is counted, and a response the sandbox worked
+/// on says how long it and the database took.
+pub async fn handle<B>(
+    state: &HttpState,
+    request: Request<B>,
+    address: TenantAddress,
+    request_id: &str,
+) -> Result<Response<Body>, Problem>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let started = Instant::now();
+    let mut trace = Trace::default();
+    let mut response = match serve(state, request, address, request_id, &mut trace).await {
+        Ok(response) => response,
+        Err(problem) => problem.into_response(request_id),
+    };
+    if let Some(sandbox) = trace.sandbox {
+        let timing = format!(
+            "sandbox;dur={:.3}, db;dur={:.3}",
+            sandbox.as_secs_f64() * 1e3,
+            trace.db.as_secs_f64() * 1e3
+        );
+        if let Ok(value) = HeaderValue::from_str(&timing) {
+            response.headers_mut().insert("server-timing", value);
+        }
+    }
+    state.metrics.record(RequestRecord {
+        labels: RequestLabels {
+            tenant: trace.tenant.unwrap_or_else(|| "_unknown".into()),
+            endpoint: trace.endpoint,
+            status: response.status().as_u16(),
+        },
+        total: started.elapsed(),
+        sandbox: trace.sandbox,
+        db: trace.db,
+        reused_instance: trace.reused_instance,
+        limit: trace.limit,
+    });
+    Ok(response)
+}
+
+async fn serve<B>(
+    state: &HttpState,
+    request: Request<B>,
+    address: TenantAddress,
+    request_id: &str,
+    trace: &mut Trace,
+) -> Result<Response<Body>, Problem>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let app = &state.app;
+    let tenant = app.tenant_view(&address.tenant).await?;
+    trace.tenant = Some(tenant.name.clone());
+    let authorization = request
+        .headers()
+        .get(AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    if address.route.len() == 1 && address.route[0] == WHOAMI {
+        trace.endpoint = WHOAMI.into();
+        if request.method() != hyper::Method::GET {
+            return Err(Problem::MethodNotAllowed(vec!["GET".into()]));
+        }
+        let claims = app
+            .verify_data_token(&tenant, jwt::bearer_token(authorization)?)
+            .await?;
+        return Ok(super::router::json_response(
+            StatusCode::OK,
+            &serde_json::json!({"tenant": claims.aud, "sub": claims.sub, "jti": claims.jti,
+                                "exp": claims.exp, "admin": claims.admin,
+                                "endpoints": claims.endpoints}),
+        ));
+    }
+    let method = request.method().as_str().to_string();
+    let admitted = match app
+        .admit(tenant.clone(), &method, &address.route, authorization)
+        .await
+    {
+        Ok(admitted) => admitted,
+        Err(error) => {
+            if matches!(error, AppError::TooManyRequests) {
+                trace.limit = Some("concurrency");
+            }
+            return Err(error.into());
+        }
+    };
+    trace.endpoint = admitted.entry.endpoint.clone();
+    let read = read_body(
+        request,
+        admitted.max_body_bytes,
+        state.server_limits.body_timeout,
+    )
+    .await?;
+    let params = admitted.params.clone();
+    let guest = guest_request(&read.parts, read.body.to_vec(), &address.route, params);
+    let invocation = app.invoke(admitted, guest, request_id).await;
+    trace.sandbox = Some(invocation.run.sandbox_time);
+    trace.db = invocation.run.db_time;
+    let (response, notes) = match &invocation.run.outcome {
+        Ok(reply) => {
+            trace.reused_instance = Some(reply.reused_instance);
+            // The body follows once the call is logged.
+            let mut response = Response::new(Body::default());
+            // The sandbox refused 1xx statuses, header names that are not tokens, control
+            // characters in values and framing headers: a failure here is a host bug.
+            *response.status_mut() = StatusCode::from_u16(reply.response.status)
+                .map_err(|e| Problem::Internal(format!("guest response status: {e}")))?;
+            for (name, value) in &reply.response.headers {
+                let name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|e| Problem::Internal(format!("guest response header: {e}")))?;
+                let value = HeaderValue::from_str(value)
+                    .map_err(|e| Problem::Internal(format!("guest response header: {e}")))?;
+                response.headers_mut().append(name, value);
+            }
+            let origin = if address.own_host {
+                TenantOrigin::OwnHost
+            } else {
+                TenantOrigin::SharedPath(&tenant.name)
+            };
+            let notes = confine(response.headers_mut(), origin, state.tenant_csp.as_ref());
+            (Ok(response), notes)
+        }
+        Err(error) => {
+            trace.limit = limit_kind(&error.kind);
+            // The tenant's logs get the details; the client gets the request id only.
+            (Err(Problem::for_call(&error.kind)), Vec::new())
+        }
+    };
+    let status = match &response {
+        Ok(response) => response.status(),
+        Err(problem) => problem.status(),
+    };
+    let outcome = invocation.record(app, status.as_u16(), &notes);
+    let mut response = response?;
+    if let Ok(reply) = outcome {
+        *response.body_mut() = Body::from(reply.response.body);
+    }
+    Ok(response)
+}
+
+/// The path below a tenant that tells a client what its token is, without running any Python.
+pub const WHOAMI: &str = "_whoami";
