@@ -248,7 +248,12 @@ async fn a_deleted_tenant_is_let_go_of_on_every_node() {
     let db = fresh_database("letgo").await;
     let a = Server::start(Some(&db), &common::METRICS_ARGS);
     let b = Server::start(Some(&db), &common::METRICS_ARGS);
-    assert_eq!(admin(&a, "POST", "/tenants", json!({"name": "gone"})).await.status, 201);
+    assert_eq!(
+        admin(&a, "POST", "/tenants", json!({"name": "gone"}))
+            .await
+            .status,
+        201
+    );
     let created = admin(&a, "PUT", "/tenants/gone/databases/dw_2", json!({})).await;
     assert_eq!(created.status, 201, "{created:?}");
     let reads = "import pq\ndef handler():\n    return pq.dbconnect('dw_2').fetch('dw_2', query='SELECT 1 AS one')\n";
@@ -267,14 +272,24 @@ async fn a_deleted_tenant_is_let_go_of_on_every_node() {
     common::wait_for_status(&on_b, &auth, 200, Duration::from_secs(10), "node B serves").await;
     // Node B now holds the tenant's snapshot, a warm instance and a database pool.
     let held = tenant_metric_lines(&b, "gone").await;
-    for metric in ["pubfn_tenant_warm_instances", "pubfn_tenant_snapshot_loaded", "pubfn_db_pool"] {
+    for metric in [
+        "pubfn_tenant_warm_instances",
+        "pubfn_tenant_snapshot_loaded",
+        "pubfn_db_pool",
+    ] {
         assert!(
-            held.iter().any(|line| line.starts_with(metric) && !line.ends_with(" 0")),
+            held.iter()
+                .any(|line| line.starts_with(metric) && !line.ends_with(" 0")),
             "{metric} on node B: {held:?}"
         );
     }
 
-    assert_eq!(admin(&a, "DELETE", "/tenants/gone", json!(null)).await.status, 204);
+    assert_eq!(
+        admin(&a, "DELETE", "/tenants/gone", json!(null))
+            .await
+            .status,
+        204
+    );
     common::eventually(
         "node B lets go of the deleted tenant's snapshot, instances and pools",
         Duration::from_secs(10),

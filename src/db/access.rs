@@ -7,16 +7,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use serde_json::{Map, Value};
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::capability::{DatabaseCapability, DbError, DbFuture};
 use super::pool::{DbTarget, TenantPools, reset_and_begin};
-use super::run::{ResultCaps, count, rows, rows_read_only, sql_error};
-use super::statements::{self, qualified_table};
+use super::request::{DbRequest, Fetch, Target, Write};
+use super::results::{ResultCaps, count, rows, rows_read_only, sql_error};
+use super::statements::{self, WriteKind};
 
-#[doc(hidden)]
-pub mod keys;
+mod keys;
 mod transaction;
 
 use keys::keys;
@@ -58,7 +57,7 @@ impl Connection<'_> {
 }
 
 impl DatabaseCapability for TenantDatabaseAccess {
-    fn call<'a>(&'a self, request: &'a Map<String, Value>, deadline: Instant) -> DbFuture<'a> {
+    fn call<'a>(&'a self, request: &'a DbRequest, deadline: Instant) -> DbFuture<'a> {
         Box::pin(async move {
             let started = Instant::now();
             let outcome = self.dispatch(request, deadline).await;
@@ -70,26 +69,26 @@ impl DatabaseCapability for TenantDatabaseAccess {
 }
 
 impl TenantDatabaseAccess {
-    async fn dispatch(
-        &self,
-        request: &Map<String, Value>,
-        deadline: Instant,
-    ) -> Result<Vec<u8>, DbError> {
-        {
-            let op = request.get("op").and_then(Value::as_str).unwrap_or("");
-            match op {
-                "connect" => {
-                    self.target(request.get("connection"))?;
-                    Ok(b"{}".to_vec())
-                }
-                "begin" => self.begin(request, deadline).await,
-                "commit" | "rollback" => self.end(request, op == "commit").await,
-                "fetch" | "insert" | "update" | "upsert" | "delete" | "execute" => {
-                    self.statement(op, request, deadline).await
-                }
-                other => Err(DbError::Invalid(format!(
-                    "unknown database operation {other:?}"
-                ))),
+    async fn dispatch(&self, request: &DbRequest, deadline: Instant) -> Result<Vec<u8>, DbError> {
+        match request {
+            DbRequest::Connect { connection } => {
+                self.target(connection)?;
+                Ok(b"{}".to_vec())
+            }
+            DbRequest::Begin(target) => self.begin(target, deadline).await,
+            DbRequest::Commit(target) => self.end(target, true).await,
+            DbRequest::Rollback(target) => self.end(target, false).await,
+            DbRequest::Fetch(fetch) => self.fetch(fetch, deadline).await,
+            DbRequest::Insert(write) => self.write(WriteKind::Insert, write, deadline).await,
+            DbRequest::Update(write) => self.write(WriteKind::Update, write, deadline).await,
+            DbRequest::Upsert(write) => self.write(WriteKind::Upsert, write, deadline).await,
+            DbRequest::Delete(write) => self.write(WriteKind::Delete, write, deadline).await,
+            DbRequest::Execute(execute) => {
+                let sql = statements::execute(execute)?;
+                self.in_transaction(&execute.target, deadline, async |client| {
+                    count(client, &sql).await
+                })
+                .await
             }
         }
     }
@@ -114,23 +113,11 @@ impl TenantDatabaseAccess {
         }
     }
 
-    fn target(&self, name: Option<&Value>) -> Result<&DbTarget, DbError> {
-        let name = name
-            .and_then(Value::as_str)
-            .ok_or_else(|| DbError::Invalid("a database name is required".into()))?;
+    /// The tenant's database of that name; no other can be named.
+    fn target(&self, name: &str) -> Result<&DbTarget, DbError> {
         self.targets
             .get(name)
             .ok_or_else(|| DbError::NotFound(format!("unknown database {name:?}")))
-    }
-
-    /// The database a call names: `db`, else the connection's.
-    fn named_target(&self, request: &Map<String, Value>) -> Result<&DbTarget, DbError> {
-        self.target(
-            request
-                .get("db")
-                .filter(|v| !v.is_null())
-                .or(request.get("connection")),
-        )
     }
 
     async fn connection(
@@ -148,44 +135,81 @@ impl TenantDatabaseAccess {
         )))
     }
 
-    /// Runs one statement: in the open transaction on its database if there is one, else in
-    /// a transaction of its own (read-only for `fetch`).
-    async fn statement(
-        &self,
-        op: &str,
-        request: &Map<String, Value>,
-        deadline: Instant,
-    ) -> Result<Vec<u8>, DbError> {
-        let target = self.named_target(request)?;
-        let mut connection = self.connection(target, deadline).await?;
-        let in_transaction = matches!(connection, Connection::Transaction(_));
-        let timeout_ms = remaining_ms(deadline);
-        let start = if in_transaction {
-            format!("SET LOCAL statement_timeout = {timeout_ms}")
-        } else {
-            let mode = if op == "fetch" { " READ ONLY" } else { "" };
-            format!("BEGIN{mode}; SET LOCAL statement_timeout = {timeout_ms}")
-        };
-        if op == "fetch" && !in_transaction {
-            // Started and committed by the fetch itself, with fewer round trips.
-            let sql = select_statement(request)?;
+    /// A fetch: in the open transaction on its database if there is one, else in a read-only
+    /// transaction of its own, begun and committed with the statement itself (fewer round
+    /// trips).
+    async fn fetch(&self, fetch: &Fetch, deadline: Instant) -> Result<Vec<u8>, DbError> {
+        let sql = statements::select(fetch)?;
+        let target = self.target(fetch.target.name())?;
+        let connection = self.connection(target, deadline).await?;
+        if matches!(connection, Connection::Pooled(_)) {
+            let start = format!(
+                "BEGIN READ ONLY; SET LOCAL statement_timeout = {}",
+                remaining_ms(deadline)
+            );
             let outcome = rows_read_only(connection.client(), &start, &sql, &self.caps).await;
             if outcome.is_err() {
                 let _ = connection.client().batch_execute("ROLLBACK").await;
             }
             return outcome;
         }
+        drop(connection);
+        let caps = &self.caps;
+        self.in_transaction(&fetch.target, deadline, async |client| {
+            rows(client, &sql, false, caps).await
+        })
+        .await
+    }
+
+    /// A write; its primary key's columns are looked up in the catalogue if it names a value.
+    async fn write(
+        &self,
+        kind: WriteKind,
+        write: &Write,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, DbError> {
+        let caps = &self.caps;
+        self.in_transaction(&write.target, deadline, async |client| {
+            let keys = match kind {
+                WriteKind::Insert => Default::default(),
+                _ => keys(client, write).await?,
+            };
+            let sql = statements::write(kind, write, &keys)?;
+            match kind {
+                WriteKind::Delete => count(client, &sql).await,
+                _ => rows(client, &sql, true, caps).await,
+            }
+        })
+        .await
+    }
+
+    /// Runs `work` in the open transaction on the target's database if there is one, else in
+    /// a transaction of its own, committed if it succeeded (a write is acknowledged only once
+    /// its COMMIT is) and rolled back if not.
+    async fn in_transaction<W>(
+        &self,
+        target: &Target,
+        deadline: Instant,
+        work: W,
+    ) -> Result<Vec<u8>, DbError>
+    where
+        W: AsyncFnOnce(&tokio_postgres::Client) -> Result<Vec<u8>, DbError>,
+    {
+        let target = self.target(target.name())?;
+        let mut connection = self.connection(target, deadline).await?;
+        let timeout = format!("SET LOCAL statement_timeout = {}", remaining_ms(deadline));
+        let in_transaction = matches!(connection, Connection::Transaction(_));
         let started = if in_transaction {
             connection
                 .client()
-                .batch_execute(&start)
+                .batch_execute(&timeout)
                 .await
                 .map_err(sql_error)
         } else {
-            reset_and_begin(connection.client(), &start).await
+            reset_and_begin(connection.client(), &format!("BEGIN; {timeout}")).await
         };
         let outcome = match started {
-            Ok(()) => self.run(op, request, connection.client()).await,
+            Ok(()) => work(connection.client()).await,
             Err(e) => Err(e),
         };
         if let Connection::Transaction(guard) = &mut connection {
@@ -200,69 +224,10 @@ impl TenantDatabaseAccess {
             "ROLLBACK"
         });
         match (outcome, end.await) {
-            // A write is acknowledged only once its COMMIT is.
             (Ok(_), Err(e)) => Err(sql_error(e)),
             (outcome, _) => outcome,
         }
     }
-
-    async fn run(
-        &self,
-        op: &str,
-        request: &Map<String, Value>,
-        client: &tokio_postgres::Client,
-    ) -> Result<Vec<u8>, DbError> {
-        let caps = &self.caps;
-        match op {
-            "fetch" => rows(client, &select_statement(request)?, false, caps).await,
-            "execute" => {
-                let query = request
-                    .get("query")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| DbError::Invalid("execute needs query=...".into()))?;
-                let params = statements::params(request.get("params"))?;
-                let sql = super::sql::with_placeholders(query, params)?;
-                statements::refuse_session_control(&sql)?;
-                count(client, &sql).await
-            }
-            _ => {
-                let table = qualified_table(request)?;
-                let sql = match op {
-                    "insert" => {
-                        let mut sql = statements::insert(&table, statements::record(request)?)?;
-                        sql.push(" RETURNING *");
-                        sql
-                    }
-                    "update" => {
-                        let keys = keys(client, request, &table).await?;
-                        statements::update(&table, &keys, statements::record(request)?)?
-                    }
-                    "upsert" => {
-                        let keys = keys(client, request, &table).await?;
-                        let record = request.get("record").and_then(Value::as_object);
-                        statements::upsert(&table, &keys, record.unwrap_or(&Map::new()))?
-                    }
-                    _ => {
-                        let keys = keys(client, request, &table).await?;
-                        return count(client, &statements::delete(&table, &keys)?).await;
-                    }
-                };
-                rows(client, &sql, true, caps).await
-            }
-        }
-    }
-}
-
-/// The SELECT of a `fetch` request.
-fn select_statement(request: &Map<String, Value>) -> Result<super::sql::Sql, DbError> {
-    let options = request
-        .get("options")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let sql = statements::select(request, &options)?;
-    statements::refuse_session_control(&sql)?;
-    Ok(sql)
 }
 
 /// The time a statement may take: the request's remaining time, less a tenth of it (at most

@@ -34,10 +34,6 @@ pub type DbFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<u8>, DbError>> + 
 
 /// One tenant's databases, as a host capability.
 pub trait DatabaseCapability: Send + Sync {
-    /// Runs one JSON call (guest-sdk/ABI.md, op 16) before `deadline`; returns JSON bytes.
-    fn call<'a>(
-        &'a self,
-        request: &'a serde_json::Map<String, serde_json::Value>,
-        deadline: Instant,
-    ) -> DbFuture<'a>;
+    /// Runs one call (guest-sdk/ABI.md, op 16) before `deadline`; returns JSON bytes.
+    fn call<'a>(&'a self, request: &'a super::DbRequest, deadline: Instant) -> DbFuture<'a>;
 }

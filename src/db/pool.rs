@@ -184,6 +184,6 @@ pub async fn reset_and_begin(client: &tokio_postgres::Client, begin: &str) -> Re
         client.batch_execute(RESET_SESSION),
         client.batch_execute(begin)
     );
-    reset.map_err(super::run::sql_error)?;
-    begun.map_err(super::run::sql_error)
+    reset.map_err(super::results::sql_error)?;
+    begun.map_err(super::results::sql_error)
 }

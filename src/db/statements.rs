@@ -4,99 +4,114 @@
 use serde_json::{Map, Value};
 
 use super::DbError;
+use super::request::{Execute, Fetch, Write};
 use super::sql::{Sql, identifier};
 
 /// `"schema"."table"`, both checked; the schema defaults to `public`.
-pub fn qualified_table(request: &Map<String, Value>) -> Result<String, DbError> {
-    let schema = match request.get("schema") {
-        None | Some(Value::Null) => "public",
-        Some(Value::String(s)) => s,
-        Some(_) => return Err(DbError::Invalid("schema must be a string".into())),
-    };
-    let table = request
-        .get("table")
-        .and_then(Value::as_str)
-        .ok_or_else(|| DbError::Invalid("a table name (str) is required".into()))?;
-    Ok(format!("{}.{}", identifier(schema)?, identifier(table)?))
+pub fn qualified_table(schema: Option<&str>, table: &str) -> Result<String, DbError> {
+    Ok(format!(
+        "{}.{}",
+        identifier(schema.unwrap_or("public"))?,
+        identifier(table)?
+    ))
 }
 
 /// The SELECT of a fetch: `query` + `params`, or the table with `where`, `order_by`,
 /// `limit` and `offset`.
-pub fn select(request: &Map<String, Value>, options: &Map<String, Value>) -> Result<Sql, DbError> {
-    if let Some(query) = options.get("query").filter(|v| !v.is_null()) {
-        let query = query
-            .as_str()
-            .ok_or_else(|| DbError::Invalid("query must be a string".into()))?;
-        return super::sql::with_placeholders(query, params(options.get("params"))?);
-    }
-    let mut sql = Sql::new(&format!("SELECT * FROM {}", qualified_table(request)?));
-    if let Some(filter) = options.get("where").filter(|v| !v.is_null()) {
-        let filter = filter
-            .as_object()
-            .ok_or_else(|| DbError::Invalid("where must be a dict".into()))?;
-        if !filter.is_empty() {
-            sql.push(" WHERE ");
-            matching(&mut sql, filter)?;
+pub fn select(fetch: &Fetch) -> Result<Sql, DbError> {
+    let options = &fetch.options;
+    let sql = match &options.query {
+        Some(query) => {
+            super::sql::with_placeholders(query, options.params.clone().unwrap_or_default())?
         }
-    }
-    if let Some(order) = options.get("order_by").filter(|v| !v.is_null()) {
-        let items: Vec<&str> = match order {
-            Value::String(one) => vec![one],
-            Value::Array(many) => many.iter().map(|v| v.as_str().unwrap_or("")).collect(),
-            _ => {
-                return Err(DbError::Invalid(
-                    "order_by must be a column or a list of columns".into(),
-                ));
+        None => {
+            let table = fetch
+                .table
+                .as_deref()
+                .ok_or_else(|| DbError::Invalid("a table name (str) is required".into()))?;
+            let mut sql = Sql::new(&format!(
+                "SELECT * FROM {}",
+                qualified_table(fetch.schema.as_deref(), table)?
+            ));
+            if let Some(filter) = options.filter.as_ref().filter(|f| !f.is_empty()) {
+                sql.push(" WHERE ");
+                matching(&mut sql, filter)?;
             }
-        };
-        let mut terms = Vec::new();
-        for item in items {
-            let mut words = item.split_whitespace();
-            let column = identifier(words.next().unwrap_or(""))?;
-            let direction = match words.next().map(str::to_ascii_uppercase).as_deref() {
-                None => "",
-                Some("ASC") => " ASC",
-                Some("DESC") => " DESC",
-                Some(other) => {
-                    return Err(DbError::Invalid(format!(
-                        "unknown sort direction {other:?}"
-                    )));
+            if let Some(order) = &options.order_by {
+                let terms = order
+                    .terms()
+                    .iter()
+                    .map(|item| order_term(item))
+                    .collect::<Result<Vec<_>, _>>()?;
+                sql.push(&format!(" ORDER BY {}", terms.join(", ")));
+            }
+            for (value, keyword) in [(options.limit, "LIMIT"), (options.offset, "OFFSET")] {
+                if let Some(n) = value {
+                    sql.push(&format!(" {keyword} {n}"));
                 }
-            };
-            if words.next().is_some() {
-                return Err(DbError::Invalid(format!("invalid order_by {item:?}")));
             }
-            terms.push(format!("{column}{direction}"));
+            sql
         }
-        sql.push(&format!(" ORDER BY {}", terms.join(", ")));
-    }
-    for (key, keyword) in [("limit", "LIMIT"), ("offset", "OFFSET")] {
-        if let Some(value) = options.get(key).filter(|v| !v.is_null()) {
-            let n = value
-                .as_u64()
-                .ok_or_else(|| DbError::Invalid(format!("{key} must be a non-negative integer")))?;
-            sql.push(&format!(" {keyword} {n}"));
-        }
-    }
+    };
+    refuse_session_control(&sql)?;
     Ok(sql)
 }
 
-/// `params=[...]` of a query.
-pub fn params(value: Option<&Value>) -> Result<Vec<Value>, DbError> {
-    match value {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(params)) => Ok(params.clone()),
-        Some(_) => Err(DbError::Invalid("params must be a list".into())),
+/// `column` or `column ASC|DESC`, checked.
+fn order_term(item: &str) -> Result<String, DbError> {
+    let mut words = item.split_whitespace();
+    let column = identifier(words.next().unwrap_or(""))?;
+    let direction = match words.next().map(str::to_ascii_uppercase).as_deref() {
+        None => "",
+        Some("ASC") => " ASC",
+        Some("DESC") => " DESC",
+        Some(other) => {
+            return Err(DbError::Invalid(format!(
+                "unknown sort direction {other:?}"
+            )));
+        }
+    };
+    if words.next().is_some() {
+        return Err(DbError::Invalid(format!("invalid order_by {item:?}")));
     }
+    Ok(format!("{column}{direction}"))
 }
 
-/// The record of a write: a non-empty dict of column → value.
-pub fn record(request: &Map<String, Value>) -> Result<&Map<String, Value>, DbError> {
-    request
-        .get("record")
-        .and_then(Value::as_object)
-        .filter(|r| !r.is_empty())
-        .ok_or_else(|| DbError::Invalid("record must be a non-empty dict".into()))
+/// The statement of `dbconn.execute`.
+pub fn execute(execute: &Execute) -> Result<Sql, DbError> {
+    let sql =
+        super::sql::with_placeholders(&execute.query, execute.params.clone().unwrap_or_default())?;
+    refuse_session_control(&sql)?;
+    Ok(sql)
+}
+
+/// What a write does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    /// `INSERT ... RETURNING *`.
+    Insert,
+    /// `UPDATE ... WHERE <keys> RETURNING *`.
+    Update,
+    /// `INSERT ... ON CONFLICT (<keys>) DO UPDATE ... RETURNING *`.
+    Upsert,
+    /// `DELETE ... WHERE <keys>`.
+    Delete,
+}
+
+/// The statement of a write, given the primary key's columns and values it names (resolved
+/// from `pk` by a catalogue lookup, or `pk_columns` as given; unused by an insert).
+pub fn write(kind: WriteKind, write: &Write, keys: &Map<String, Value>) -> Result<Sql, DbError> {
+    let table = qualified_table(write.schema.as_deref(), &write.table)?;
+    match kind {
+        WriteKind::Insert => {
+            let mut sql = insert(&table, write.record()?)?;
+            sql.push(" RETURNING *");
+            Ok(sql)
+        }
+        WriteKind::Update => update(&table, keys, write.record()?),
+        WriteKind::Upsert => upsert(&table, keys, write.record.as_ref().unwrap_or(&Map::new())),
+        WriteKind::Delete => delete(&table, keys),
+    }
 }
 
 /// `INSERT ... RETURNING *`.
@@ -347,8 +362,7 @@ mod tests {
     fn bad_identifiers_are_refused() {
         let record = map(json!({"a\"; drop table t; --": 1}));
         assert!(insert("\"t\"", &record).is_err());
-        let request = map(json!({"schema": "x\"; drop table t; --", "table": "t"}));
-        assert!(qualified_table(&request).is_err());
+        assert!(qualified_table(Some("x\"; drop table t; --"), "t").is_err());
         assert!(delete("\"t\"", &Map::new()).is_err());
     }
 }

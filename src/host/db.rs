@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::AbiError;
-use crate::db::{DatabaseCapability, DbError};
+use crate::db::{DatabaseCapability, DbError, DbRequest};
 
 /// `PQ_OP_DB`: a JSON database call.
 pub async fn call(
@@ -12,8 +12,7 @@ pub async fn call(
     deadline: Instant,
     arg: &[u8],
 ) -> Result<Vec<u8>, AbiError> {
-    let request: serde_json::Map<String, serde_json::Value> =
-        super::abi::decode_object(arg, "database call")?;
+    let request: DbRequest = super::abi::decode_object(arg, "database call")?;
     let Some(capability) = capability else {
         return Err(AbiError::new(
             AbiError::UNAVAILABLE,

@@ -5,11 +5,12 @@
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use pubfn::db::access::keys::{NamedKeys, named_keys};
 use pubfn::db::capability::DbFuture;
 use pubfn::db::convert::{Param, encoded_natively, text_cast};
+use pubfn::db::request::{NamedKeys, Write};
 use pubfn::db::sql::{self, Sql};
-use pubfn::db::{DatabaseCapability, DbError, statements};
+use pubfn::db::statements::{self, WriteKind};
+use pubfn::db::{DatabaseCapability, DbError, DbRequest};
 use pubfn::host::AbiError;
 use serde_json::{Map, Value};
 use tokio_postgres::types::{ToSql, Type};
@@ -45,7 +46,7 @@ const TYPES: &[Type] = &[
 struct Planner;
 
 impl DatabaseCapability for Planner {
-    fn call<'a>(&'a self, request: &'a Map<String, Value>, _: Instant) -> DbFuture<'a> {
+    fn call<'a>(&'a self, request: &'a DbRequest, _: Instant) -> DbFuture<'a> {
         Box::pin(async move { plan(request).map(|sql| sql.render(&[]).into_bytes()) })
     }
 }
@@ -65,43 +66,19 @@ pub fn call(arg: &[u8]) {
     }
 }
 
-fn plan(request: &Map<String, Value>) -> Result<Sql, DbError> {
-    let op = request.get("op").and_then(Value::as_str).unwrap_or("");
-    let sql = match op {
-        "connect" | "begin" | "commit" | "rollback" => Sql::new(""),
-        "fetch" => {
-            let options = request.get("options").and_then(Value::as_object);
-            let sql = statements::select(request, options.unwrap_or(&Map::new()))?;
-            statements::refuse_session_control(&sql)?;
-            sql
-        }
-        "execute" => {
-            let query = request.get("query").and_then(Value::as_str);
-            let query = query.ok_or_else(|| DbError::Invalid("execute needs query=...".into()))?;
-            let params = statements::params(request.get("params"))?;
-            let sql = sql::with_placeholders(query, params)?;
-            statements::refuse_session_control(&sql)?;
-            sql
-        }
-        "insert" | "update" | "upsert" | "delete" => {
-            let table = statements::qualified_table(request)?;
-            match op {
-                "insert" => {
-                    let mut sql = statements::insert(&table, statements::record(request)?)?;
-                    sql.push(" RETURNING *");
-                    sql
-                }
-                "update" => {
-                    statements::update(&table, &keys(request)?, statements::record(request)?)?
-                }
-                "upsert" => {
-                    let record = request.get("record").and_then(Value::as_object);
-                    statements::upsert(&table, &keys(request)?, record.unwrap_or(&Map::new()))?
-                }
-                _ => statements::delete(&table, &keys(request)?)?,
-            }
-        }
-        other => return Err(DbError::Invalid(format!("unknown operation {other:?}"))),
+fn plan(request: &DbRequest) -> Result<Sql, DbError> {
+    let write = |kind: WriteKind, write: &Write| statements::write(kind, write, &keys(write)?);
+    let sql = match request {
+        DbRequest::Connect { .. }
+        | DbRequest::Begin(_)
+        | DbRequest::Commit(_)
+        | DbRequest::Rollback(_) => Sql::new(""),
+        DbRequest::Fetch(fetch) => statements::select(fetch)?,
+        DbRequest::Execute(execute) => statements::execute(execute)?,
+        DbRequest::Insert(w) => write(WriteKind::Insert, w)?,
+        DbRequest::Update(w) => write(WriteKind::Update, w)?,
+        DbRequest::Upsert(w) => write(WriteKind::Upsert, w)?,
+        DbRequest::Delete(w) => write(WriteKind::Delete, w)?,
     };
     bind(&sql);
     Ok(sql)
@@ -109,9 +86,9 @@ fn plan(request: &Map<String, Value>) -> Result<Sql, DbError> {
 
 /// The real reading of `pk_columns`/`pk`; the catalogue lookup a scalar `pk` needs is
 /// replaced by a column named `id`.
-fn keys(request: &Map<String, Value>) -> Result<Map<String, Value>, DbError> {
-    Ok(match named_keys(request)? {
-        NamedKeys::Columns(columns) => columns,
+fn keys(write: &Write) -> Result<Map<String, Value>, DbError> {
+    Ok(match write.keys()? {
+        NamedKeys::Columns(columns) => columns.clone(),
         NamedKeys::Value(value) => Map::from_iter([("id".to_string(), value.clone())]),
     })
 }
@@ -163,11 +140,7 @@ pub fn identifiers(arg: &[u8]) {
         assert!(!name.contains(['"', '\0', ';', ' ', '.']));
     }
     let (schema, table) = name.split_once('.').unwrap_or(("public", &name));
-    let request = Map::from_iter([
-        ("schema".to_string(), Value::from(schema)),
-        ("table".to_string(), Value::from(table)),
-    ]);
-    if let Ok(table) = statements::qualified_table(&request) {
+    if let Ok(table) = statements::qualified_table(Some(schema), table) {
         assert_eq!(table.matches('"').count(), 4, "{table}");
     }
     let quoted = pubfn::db::tenantdb::quote_ident(&name);

@@ -1,22 +1,23 @@
-//! Which rows a write means: the primary-key values it names.
+//! Which rows a write means: the primary-key columns and values it names.
 
 use serde_json::{Map, Value};
 
 use super::super::DbError;
-use super::super::run::sql_error;
+use super::super::request::{NamedKeys, Write};
+use super::super::results::sql_error;
 use super::super::statements;
 
-/// The primary-key values a write names: `pk_columns` (column → value), or `pk`, a value of
-/// the table's one-column primary key.
+/// The primary-key columns and values a write names: `pk_columns` as given, or `pk`, a value
+/// of the table's one-column primary key, whose column the catalogue names.
 pub(super) async fn keys(
     client: &tokio_postgres::Client,
-    request: &Map<String, Value>,
-    table: &str,
+    write: &Write,
 ) -> Result<Map<String, Value>, DbError> {
-    let value = match named_keys(request)? {
-        NamedKeys::Columns(columns) => return Ok(columns),
+    let value = match write.keys()? {
+        NamedKeys::Columns(columns) => return Ok(columns.clone()),
         NamedKeys::Value(value) => value,
     };
+    let table = statements::qualified_table(write.schema.as_deref(), &write.table)?;
     let columns: Vec<String> = client
         .query(statements::PRIMARY_KEY_COLUMNS, &[&table])
         .await
@@ -35,31 +36,4 @@ pub(super) async fn keys(
             columns.join(", ")
         ))),
     }
-}
-
-/// What a write's request names, before any catalogue lookup.
-#[doc(hidden)]
-pub enum NamedKeys<'a> {
-    /// `pk_columns`: column → value.
-    Columns(Map<String, Value>),
-    /// `pk`: a value of the table's one-column primary key, still to be looked up.
-    Value(&'a Value),
-}
-
-/// Reads `pk_columns` or `pk` from a write's request (public for the fuzz targets in fuzz/).
-#[doc(hidden)]
-pub fn named_keys(request: &Map<String, Value>) -> Result<NamedKeys<'_>, DbError> {
-    if let Some(columns) = request.get("pk_columns").filter(|v| !v.is_null()) {
-        return columns
-            .as_object()
-            .filter(|c| !c.is_empty())
-            .cloned()
-            .map(NamedKeys::Columns)
-            .ok_or_else(|| DbError::Invalid("pk as a dict needs at least one column".into()));
-    }
-    request
-        .get("pk")
-        .filter(|v| !v.is_null())
-        .map(NamedKeys::Value)
-        .ok_or_else(|| DbError::Invalid("a pk value is required".into()))
 }

@@ -3,11 +3,10 @@
 
 use std::time::Instant;
 
-use serde_json::{Map, Value};
-
 use super::super::DbError;
 use super::super::pool::reset_and_begin;
-use super::super::run::sql_error;
+use super::super::request::Target;
+use super::super::results::sql_error;
 use super::{OpenTransaction, TenantDatabaseAccess, remaining_ms};
 
 impl TenantDatabaseAccess {
@@ -28,10 +27,10 @@ impl TenantDatabaseAccess {
 
     pub(super) async fn begin(
         &self,
-        request: &Map<String, Value>,
+        target: &Target,
         deadline: Instant,
     ) -> Result<Vec<u8>, DbError> {
-        let target = self.named_target(request)?;
+        let target = self.target(target.name())?;
         let mut guard = self.transaction.lock().await;
         if let Some(open) = guard.as_ref() {
             return Err(DbError::Invalid(format!(
@@ -54,12 +53,8 @@ impl TenantDatabaseAccess {
         Ok(b"{}".to_vec())
     }
 
-    pub(super) async fn end(
-        &self,
-        request: &Map<String, Value>,
-        commit: bool,
-    ) -> Result<Vec<u8>, DbError> {
-        let target = self.named_target(request)?;
+    pub(super) async fn end(&self, target: &Target, commit: bool) -> Result<Vec<u8>, DbError> {
+        let target = self.target(target.name())?;
         let mut guard = self.transaction.lock().await;
         let open = match guard.take() {
             Some(open) if open.name == target.name => open,
