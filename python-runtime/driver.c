@@ -3,9 +3,10 @@
  * `wizer-initialize` starts the interpreter and imports what every handler is likely to need;
  * wasmtime-wizer snapshots the memory right after it, so each instance starts with all of that
  * done. The host then calls pq_compile, pq_load and pq_handle, which hand over to the Python
- * half of the driver (guest-sdk/pq/_driver.py). Exports return 0 on success, 1 when the guest
- * reported an error through PQ_OP_ERROR_REPORT, and 2 when the driver itself is broken (for
- * example because a handler replaced its internals). */
+ * half of the driver (guest-sdk/pq/_driver.py). Exports return PQ_DRIVER_OK on success,
+ * PQ_DRIVER_REPORTED when the guest reported an error through PQ_OP_ERROR_REPORT, and
+ * PQ_DRIVER_BROKEN when the driver itself is broken (for example because a handler replaced
+ * its internals). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -143,17 +144,18 @@ __attribute__((export_name("wizer-initialize"))) void pq_wizer_initialize(void) 
 
 static int32_t call_driver(PyObject *fn) {
     if (fn == NULL) {
-        return 2; /* not initialised: the host runs only snapshots, so this is a broken build */
+        /* not initialised: the host runs only snapshots, so this is a broken build */
+        return PQ_DRIVER_BROKEN;
     }
     PyObject *result = PyObject_CallNoArgs(fn);
     if (result == NULL) {
         PyErr_Clear();
-        return 2;
+        return PQ_DRIVER_BROKEN;
     }
-    long code = PyLong_Check(result) ? PyLong_AsLong(result) : 2;
+    long code = PyLong_Check(result) ? PyLong_AsLong(result) : PQ_DRIVER_BROKEN;
     Py_DECREF(result);
     PyErr_Clear();
-    return (code == 0 || code == 1) ? (int32_t)code : 2;
+    return (code == PQ_DRIVER_OK || code == PQ_DRIVER_REPORTED) ? (int32_t)code : PQ_DRIVER_BROKEN;
 }
 
 __attribute__((export_name("pq_abi_version"))) int32_t pq_abi_version(void) {

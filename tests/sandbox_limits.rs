@@ -285,7 +285,9 @@ async fn os_exit_ends_only_that_instance() {
         CallErrorKind::Exited(3)
     );
     match run_err("import sys\ndef handler():\n    sys.exit(4)\n").await {
-        CallErrorKind::Exception(report) => assert_eq!(report.kind, "exit"),
+        CallErrorKind::Exception(report) => {
+            assert_eq!(report.kind, pubfn::host::error_report::ReportKind::Exit)
+        }
         other => panic!("expected SystemExit, got {other:?}"),
     }
     assert_still_serving().await;

@@ -20,6 +20,11 @@
 #define PQ_OP_STATE_GET      18 /* nothing -> the endpoint's JSON state */
 #define PQ_OP_STATE_SET      19 /* JSON object -> nothing */
 
+/* What the driver's exports (pq_compile, pq_load, pq_handle) return to the host. */
+#define PQ_DRIVER_OK        0 /* done */
+#define PQ_DRIVER_REPORTED  1 /* the guest failed and said why through PQ_OP_ERROR_REPORT */
+#define PQ_DRIVER_BROKEN    2 /* the driver itself failed (e.g. a handler replaced its internals) */
+
 /* Status codes returned by host_call and take_result. */
 #define PQ_OK            0
 #define PQ_E_FAULT      -1 /* a pointer/length lies outside guest memory */

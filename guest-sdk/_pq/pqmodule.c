@@ -124,6 +124,8 @@ static int pq_exec(PyObject *m) {
     ADD_INT(PQ_OP_STATE_GET);
     ADD_INT(PQ_OP_STATE_SET);
     ADD_INT(PQ_OK);
+    ADD_INT(PQ_DRIVER_OK);
+    ADD_INT(PQ_DRIVER_REPORTED);
     ADD_INT(PQ_E_FAULT);
     ADD_INT(PQ_E_TOO_LARGE);
     ADD_INT(PQ_E_NO_OP);

@@ -34,10 +34,13 @@ _marshal_loads, _marshal_dumps = marshal.loads, marshal.dumps
 _handler = None
 _takes_request = False
 
+# What the entry points return to the host (PQ_DRIVER_* in pq_abi.h).
+_OK, _REPORTED = _pq.PQ_DRIVER_OK, _pq.PQ_DRIVER_REPORTED
+
 
 def _report(kind, message, **extra):
     _abi.report_error({"kind": kind, "message": message, **extra})
-    return 1
+    return _REPORTED
 
 
 # Frames kept in a reported traceback: runaway recursion makes millions of them.
@@ -135,7 +138,7 @@ def compile_script():
         return _report_syntax(exc)
     except BaseException as exc:
         return _report_exception(exc)
-    return 0
+    return _OK
 
 
 def _takes_arguments(fn):
@@ -179,7 +182,7 @@ def load_script():
     _handler = handler
     _takes_request = _takes_arguments(handler)
     _flush()
-    return 0
+    return _OK
 
 
 def handle_request():
@@ -203,7 +206,7 @@ def handle_request():
         _abi.send_response(status, headers, body)
     except BaseException as exc:
         return _report("return", f"the host refused the response: {exc}")
-    return 0
+    return _OK
 
 
 def _warm_up():

@@ -10,6 +10,9 @@ use wasmtime::{Caller, Extern, Linker, Memory};
 
 use super::{HostState, db, error_report, request, response, script, secret, state};
 
+#[cfg(test)]
+mod spec_check;
+
 /// The ABI version this host speaks (`PQ_ABI_VERSION` in guest-sdk/_pq/pq_abi.h).
 pub const ABI_VERSION: i32 = 4;
 
@@ -43,6 +46,33 @@ pub mod op {
     pub const STATE_GET: i32 = 18;
     /// Replaces the endpoint's JSON state.
     pub const STATE_SET: i32 = 19;
+}
+
+/// Every operation by its `PQ_OP_*` name (without the prefix), as the header and ABI.md list
+/// them; a test holds the three against each other.
+pub const OPS: &[(&str, i32)] = &[
+    ("REQUEST_HEAD", op::REQUEST_HEAD),
+    ("REQUEST_BODY", op::REQUEST_BODY),
+    ("SCRIPT_SOURCE", op::SCRIPT_SOURCE),
+    ("RESPONSE_HEAD", op::RESPONSE_HEAD),
+    ("RESPONSE_BODY", op::RESPONSE_BODY),
+    ("ERROR_REPORT", op::ERROR_REPORT),
+    ("SCRIPT_CODE", op::SCRIPT_CODE),
+    ("SCRIPT_CODE_OFFER", op::SCRIPT_CODE_OFFER),
+    ("DB", op::DB),
+    ("SECRET", op::SECRET),
+    ("STATE_GET", op::STATE_GET),
+    ("STATE_SET", op::STATE_SET),
+];
+
+/// What the driver's exports (`pq_compile`, `pq_load`, `pq_handle`) return (`PQ_DRIVER_*`).
+pub mod driver_status {
+    /// Done.
+    pub const OK: i32 = 0;
+    /// The guest failed and said why through `PQ_OP_ERROR_REPORT`.
+    pub const REPORTED: i32 = 1;
+    /// The driver itself failed (e.g. a handler replaced its internals).
+    pub const BROKEN: i32 = 2;
 }
 
 /// Who caused a failed host call. Guest faults become Python exceptions; host faults also
@@ -90,6 +120,22 @@ impl AbiError {
     pub const DB_UNAVAILABLE: i32 = -11;
     /// No such thing (e.g. a secret name the tenant never set).
     pub const NOT_FOUND: i32 = -12;
+
+    /// Every code by its `PQ_E_*` name (without the prefix).
+    pub const CODES: &[(&str, i32)] = &[
+        ("FAULT", Self::FAULT),
+        ("TOO_LARGE", Self::TOO_LARGE),
+        ("NO_OP", Self::NO_OP),
+        ("INVALID", Self::INVALID),
+        ("UNAVAILABLE", Self::UNAVAILABLE),
+        ("NO_RESULT", Self::NO_RESULT),
+        ("HOST", Self::HOST),
+        ("DENIED", Self::DENIED),
+        ("STATE", Self::STATE),
+        ("SQL", Self::SQL),
+        ("DB_UNAVAILABLE", Self::DB_UNAVAILABLE),
+        ("NOT_FOUND", Self::NOT_FOUND),
+    ];
 
     /// An error with the given code and message.
     pub fn new(code: i32, message: impl Into<String>) -> Self {

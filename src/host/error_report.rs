@@ -7,12 +7,35 @@ use super::AbiError;
 /// Largest report accepted; tracebacks beyond it are the guest's problem, not the host's.
 pub const MAX_REPORT_BYTES: usize = 256 << 10;
 
+/// What kind of failure the guest reports (`kind` of the report, guest-sdk/ABI.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportKind {
+    /// The script does not compile.
+    Syntax,
+    /// Module code or the handler raised.
+    #[default]
+    Exception,
+    /// A `MemoryError`.
+    Memory,
+    /// A `RecursionError`.
+    Recursion,
+    /// `sys.exit`.
+    Exit,
+    /// `pq.DatabaseUnavailable` escaped the handler.
+    DbUnavailable,
+    /// The handler's return value cannot become a response.
+    Return,
+    /// The script has no callable `handler`.
+    NoHandler,
+}
+
 /// Why the guest says a compile, load or handle call failed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct GuestErrorReport {
-    /// `syntax`, `exception`, `memory`, `recursion`, `exit`, `return` or `no_handler`.
-    pub kind: String,
+    /// What kind of failure.
+    pub kind: ReportKind,
     /// One line, e.g. `ZeroDivisionError: division by zero`.
     pub message: String,
     /// The exception's type name, if any.

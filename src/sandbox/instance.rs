@@ -12,6 +12,8 @@ use super::limits::Limits;
 use super::runtime::{GUEST_LIB_DIR, PythonRuntime};
 use super::scheduler::CpuScheduler;
 use super::{CallError, CallErrorKind, SandboxError};
+use crate::host::abi::driver_status;
+use crate::host::error_report::ReportKind;
 use crate::host::{GuestLimiter, HostState, OutputCapture, ResponseLimits};
 
 /// The host state of a new store: read-only stdlib, captured stdio, and nothing else.
@@ -143,8 +145,8 @@ impl Instance {
             Err(_elapsed) => CallErrorKind::WallLimit {
                 limit_ms: limits.wall_ms,
             },
-            Ok(Ok(0)) => return Ok(()),
-            Ok(Ok(1)) => self.reported_error(limits),
+            Ok(Ok(driver_status::OK)) => return Ok(()),
+            Ok(Ok(driver_status::REPORTED)) => self.reported_error(limits),
             Ok(Ok(code)) => CallErrorKind::Crashed(format!("the driver failed (code {code})")),
             Ok(Err(trap)) => self.classify_trap(trap, limits),
         };
@@ -164,12 +166,15 @@ impl Instance {
                 limit_bytes: limits.memory_bytes,
             };
         }
-        match report.kind.as_str() {
-            "syntax" => CallErrorKind::Syntax(Box::new(report)),
-            "return" => CallErrorKind::BadReturn(report.message),
-            "no_handler" => CallErrorKind::NoHandler(report.message),
-            "db_unavailable" => CallErrorKind::DatabaseUnavailable(report.message),
-            _ => CallErrorKind::Exception(Box::new(report)),
+        match report.kind {
+            ReportKind::Syntax => CallErrorKind::Syntax(Box::new(report)),
+            ReportKind::Return => CallErrorKind::BadReturn(report.message),
+            ReportKind::NoHandler => CallErrorKind::NoHandler(report.message),
+            ReportKind::DbUnavailable => CallErrorKind::DatabaseUnavailable(report.message),
+            ReportKind::Exception
+            | ReportKind::Memory
+            | ReportKind::Recursion
+            | ReportKind::Exit => CallErrorKind::Exception(Box::new(report)),
         }
     }
 
