@@ -28,7 +28,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use tokio::sync::Semaphore;
 
-pub use error::AppError;
+pub use error::{AppError, describe};
 pub use tokens::Caller;
 
 use crate::control::model::TenantLimits;

@@ -108,8 +108,8 @@ fn open_sandbox(
 ) -> Result<crate::sandbox::Sandbox, String> {
     use crate::sandbox::{PythonRuntime, Sandbox, SandboxConfig};
     let dir = runtime.unwrap_or_else(crate::config::default_runtime_dir);
-    let runtime = PythonRuntime::load(&dir).map_err(|e| e.to_string())?;
+    let runtime = PythonRuntime::load(&dir).map_err(|e| crate::app::describe(&e))?;
     let mut config = SandboxConfig::new(crate::config::default_cache_dir());
     configure(&mut config);
-    Sandbox::new(runtime, config).map_err(|e| e.to_string())
+    Sandbox::new(runtime, config).map_err(|e| crate::app::describe(&e))
 }

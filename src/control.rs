@@ -16,6 +16,8 @@ pub use registry::Registry;
 pub use sealed::SealingKey;
 pub use store::{Store, TokenState};
 
+pub use crate::BoxError;
+
 /// A control-plane failure; `http::respond` maps each kind to its status.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -29,11 +31,33 @@ pub enum ControlError {
     #[error("{0}")]
     Invalid(String),
     /// The metadata database cannot be reached.
-    #[error("metadata database unavailable: {0}")]
-    Unavailable(String),
-    /// Something that should not happen.
-    #[error("{0}")]
-    Internal(String),
+    #[error("metadata database unavailable")]
+    Unavailable(#[source] BoxError),
+    /// A metadata query failed, and not because of the caller's input.
+    #[error("metadata query failed")]
+    Query(#[source] tokio_postgres::Error),
+    /// A sealed value cannot be opened.
+    #[error(transparent)]
+    Sealed(#[from] sealed::SealError),
+    /// Stored metadata does not read back as what was stored.
+    #[error("stored {what} is malformed")]
+    Corrupt {
+        /// What was read.
+        what: &'static str,
+        /// Why it does not read.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl ControlError {
+    /// Stored metadata that does not read: `what` it is, and why.
+    pub fn corrupt(what: &'static str, source: impl Into<BoxError>) -> Self {
+        ControlError::Corrupt {
+            what,
+            source: source.into(),
+        }
+    }
 }
 
 impl From<tokio_postgres::Error> for ControlError {
@@ -44,25 +68,26 @@ impl From<tokio_postgres::Error> for ControlError {
             // is a bug here.
             let io = error.source().is_some_and(|s| s.is::<std::io::Error>());
             return if error.is_closed() || io {
-                ControlError::Unavailable(error.to_string())
+                ControlError::Unavailable(Box::new(error))
             } else {
-                ControlError::Internal(error.to_string())
+                ControlError::Query(error)
             };
         };
+        let message = db.message().to_string();
         match db.code().code() {
             code if crate::db::server_unavailable(code) => {
-                ControlError::Unavailable(db.message().to_string())
+                ControlError::Unavailable(Box::new(error))
             }
             // check_violation: a name outside the allowed pattern, etc.
-            "23514" => ControlError::Invalid(format!("rejected by the database: {}", db.message())),
-            "23505" => ControlError::Conflict(db.message().to_string()),
+            "23514" => ControlError::Invalid(format!("rejected by the database: {message}")),
+            "23505" => ControlError::Conflict(message),
             // What the row refers to was deleted meanwhile (a tenant, concurrently).
-            "23503" => ControlError::NotFound(format!("no longer exists: {}", db.message())),
+            "23503" => ControlError::NotFound(format!("no longer exists: {message}")),
             // Text PostgreSQL cannot store (a NUL character, say): the caller's input.
             "22021" | "22P05" => {
-                ControlError::Invalid(format!("rejected by the database: {}", db.message()))
+                ControlError::Invalid(format!("rejected by the database: {message}"))
             }
-            _ => ControlError::Internal(db.message().to_string()),
+            _ => ControlError::Query(error),
         }
     }
 }

@@ -15,3 +15,6 @@ pub mod host;
 pub mod http;
 pub mod private_fs;
 pub mod sandbox;
+
+/// A boxed error: the cause of a failure, kept as its source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -180,7 +180,7 @@ impl Sandbox {
             .on_thread_start(lower_thread_priority)
             .enable_all()
             .build()
-            .map_err(|e| SandboxError::Engine(format!("starting the sandbox threads: {e}")))?;
+            .map_err(|e| SandboxError::engine("starting the sandbox threads", e))?;
         Ok(Sandbox {
             core,
             executor: Executor(Some(executor)),
@@ -197,7 +197,7 @@ impl Sandbox {
         let tenant = tenant.to_string();
         self.on_executor(|core| async move { core.prepare_tenant(&tenant).await })
             .await
-            .map_err(SandboxError::Snapshot)?
+            .map_err(|e| SandboxError::snapshot("preparing it", e))?
     }
 
     /// Drops everything held for `tenant`: its snapshot and idle warm instances.

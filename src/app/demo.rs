@@ -65,7 +65,7 @@ impl App {
         self.sandbox
             .prepare_tenant("demo")
             .await
-            .map_err(|e| AppError::Invalid(format!("building the demo's snapshot: {e}")))?;
+            .map_err(|e| AppError::host("building the demo's snapshot", e))?;
         let request = TokenRequest {
             name: "demo".into(),
             ..Default::default()
@@ -81,16 +81,16 @@ impl App {
             .await?
             .into_iter()
             .find(|t| t.name == "dw_2")
-            .ok_or_else(|| AppError::Invalid("the demo database vanished".into()))?;
+            .ok_or_else(|| AppError::host("finding the demo database", "it vanished"))?;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         let client = self
             .pools
             .get(&target, deadline)
             .await
-            .map_err(|e| AppError::Invalid(format!("reaching the demo database: {e}")))?;
+            .map_err(|e| AppError::host("reaching the demo database", e))?;
         client
             .batch_execute(SAMPLE_SQL)
             .await
-            .map_err(|e| AppError::Invalid(format!("filling the demo database: {e}")))
+            .map_err(|e| AppError::host("filling the demo database", e))
     }
 }

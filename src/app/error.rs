@@ -41,4 +41,60 @@ pub enum AppError {
     /// Signing a token failed: the host's fault, never the caller's.
     #[error("signing a token")]
     Signing(#[source] jsonwebtoken::errors::Error),
+    /// Something of the host's failed: the sandbox, or a tenant database the host itself uses.
+    #[error("{what}")]
+    Host {
+        /// What failed.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: crate::BoxError,
+    },
+}
+
+impl AppError {
+    /// The host failed at `what`, because of `source`.
+    pub fn host(what: &'static str, source: impl Into<crate::BoxError>) -> Self {
+        AppError::Host {
+            what,
+            source: source.into(),
+        }
+    }
+}
+
+/// An error and every cause below it, `outer: inner: innermost`: what a log line or an
+/// operator's terminal shows.
+pub fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // `#[error(transparent)]` and wrappers repeat their cause's message.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_spelled_out_once() {
+        let io = std::io::Error::other("connection refused");
+        let error = crate::control::ControlError::Unavailable(Box::new(io));
+        assert_eq!(
+            describe(&error),
+            "metadata database unavailable: connection refused"
+        );
+        let app = AppError::Control(error);
+        assert_eq!(
+            describe(&app),
+            "metadata database unavailable: connection refused"
+        );
+    }
 }

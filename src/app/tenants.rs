@@ -23,7 +23,7 @@ impl App {
         let (app, name) = (self.clone(), tenant.name.clone());
         tokio::spawn(async move {
             if let Err(e) = app.sandbox.prepare_tenant(&name).await {
-                tracing::error!(tenant = %name, "building the tenant's snapshot: {e}");
+                tracing::error!(tenant = %name, "building the tenant's snapshot: {}", super::describe(&e));
             }
         });
         Ok(tenant)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use crate::app::{App, AppParts, TenantCaps};
+use crate::app::{App, AppParts, TenantCaps, describe};
 use crate::config;
 use crate::control::SealingKey;
 use crate::control::{LogRetention, LogSink, Registry, Store};
@@ -147,7 +147,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             let started = tokio::task::spawn_blocking(move || LocalCluster::start(&dir))
                 .await
                 .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| describe(&e))?;
             let config = ensure_database(&started, "pubfn").await?;
             cluster = Some(started);
             (config, true)
@@ -159,11 +159,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .clone()
         .unwrap_or_else(|| args.data_dir.join("sealing.key"));
     let key = SealingKey::load_or_create(&key_file).map_err(|e| format!("sealing key: {e}"))?;
-    let store = Store::connect(pg_config.clone(), 16, key).map_err(|e| e.to_string())?;
+    let store = Store::connect(pg_config.clone(), 16, key).map_err(|e| describe(&e))?;
     store
         .migrate()
         .await
-        .map_err(|e| format!("migrating the metadata schema: {e}"))?;
+        .map_err(|e| format!("migrating the metadata schema: {}", describe(&e)))?;
     let registry = Registry::new(store.clone());
     let sandbox = super::open_sandbox(args.runtime.clone(), |config| {
         config.keep_resident_bytes = (args.sandbox_keep_resident_mib as usize) << 20;
@@ -252,7 +252,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         let token = app
             .seed_demo()
             .await
-            .map_err(|e| format!("seeding the demo: {e}"))?
+            .map_err(|e| format!("seeding the demo: {}", describe(&e)))?
             .token;
         println!("demo token (valid 24 h): {token}");
         println!("try: curl -H 'Authorization: Bearer {token}' {demo_url}");

@@ -127,7 +127,7 @@ async fn write_batches(store: Store, mut rx: mpsc::Receiver<LogEntry>) {
             }
         }
         if let Err(e) = store.insert_logs(&batch).await {
-            tracing::warn!(entries = batch.len(), "writing handler logs failed: {e}");
+            tracing::warn!(entries = batch.len(), "writing handler logs failed: {e:?}");
         }
         batch.clear();
     }
@@ -141,7 +141,7 @@ async fn prune(store: Store, retention: LogRetention) {
             .prune_logs(retention.max_age_secs, retention.max_per_tenant)
             .await
         {
-            tracing::warn!("pruning handler logs failed: {e}");
+            tracing::warn!("pruning handler logs failed: {e:?}");
         }
     }
 }

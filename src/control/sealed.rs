@@ -13,13 +13,48 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use super::ControlError;
-
 /// Format version of a sealed value; the first byte of every one.
 const FORMAT: u8 = 1;
 /// Bytes of the key id that follow the format byte: which key sealed the value.
 const KEY_ID_LEN: usize = 4;
 const NONCE_LEN: usize = 24;
+
+/// Why a sealed value cannot be opened. Never the caller's fault: the metadata was damaged,
+/// or the node has another key than the one that sealed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    /// Not a sealed value of this format.
+    #[error("sealed value for {context} is malformed")]
+    Malformed {
+        /// The row it belongs to.
+        context: String,
+    },
+    /// Sealed with another key.
+    #[error(
+        "value for {context} was sealed with another key (key id {found}, this node has \
+         {ours}): every node needs the same --sealing-key-file"
+    )]
+    OtherKey {
+        /// The row it belongs to.
+        context: String,
+        /// The id of the key that sealed it.
+        found: String,
+        /// This node's key id.
+        ours: String,
+    },
+    /// Tampered with, or moved from another row.
+    #[error("sealed value for {context} failed to open")]
+    Forged {
+        /// The row it belongs to.
+        context: String,
+    },
+    /// Opened, but not the UTF-8 text that was sealed.
+    #[error("sealed value for {context} is not UTF-8")]
+    NotText {
+        /// The row it belongs to.
+        context: String,
+    },
+}
 
 /// The key that seals values at rest. Every node of one deployment must use the same one.
 #[derive(Clone)]
@@ -110,20 +145,19 @@ impl SealingKey {
     }
 
     /// Decrypts a value sealed for `context`.
-    pub fn open(&self, sealed: &[u8], context: &str) -> Result<Vec<u8>, ControlError> {
+    pub fn open(&self, sealed: &[u8], context: &str) -> Result<Vec<u8>, SealError> {
         let header = 1 + KEY_ID_LEN + NONCE_LEN;
         if sealed.len() < header || sealed[0] != FORMAT {
-            return Err(ControlError::Internal(format!(
-                "sealed value for {context} is malformed"
-            )));
+            return Err(SealError::Malformed {
+                context: context.into(),
+            });
         }
         if sealed[1..1 + KEY_ID_LEN] != self.id {
-            return Err(ControlError::Internal(format!(
-                "value for {context} was sealed with another key (key id {}, this node has {}): \
-                 every node needs the same --sealing-key-file",
-                hex::encode(&sealed[1..1 + KEY_ID_LEN]),
-                hex::encode(self.id)
-            )));
+            return Err(SealError::OtherKey {
+                context: context.into(),
+                found: hex::encode(&sealed[1..1 + KEY_ID_LEN]),
+                ours: hex::encode(self.id),
+            });
         }
         self.cipher
             .decrypt(
@@ -133,9 +167,16 @@ impl SealingKey {
                     aad: context.as_bytes(),
                 },
             )
-            .map_err(|_| {
-                ControlError::Internal(format!("sealed value for {context} failed to open"))
+            .map_err(|_| SealError::Forged {
+                context: context.into(),
             })
+    }
+
+    /// Decrypts a text sealed for `context`.
+    pub fn open_text(&self, sealed: &[u8], context: &str) -> Result<String, SealError> {
+        String::from_utf8(self.open(sealed, context)?).map_err(|_| SealError::NotText {
+            context: context.into(),
+        })
     }
 }
 

@@ -101,7 +101,7 @@ impl Store {
             .wait_timeout(Some(std::time::Duration::from_secs(5)))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
-            .map_err(|e| ControlError::Unavailable(e.to_string()))?;
+            .map_err(|e| ControlError::Unavailable(Box::new(e)))?;
         Ok(Store { pool, config, key })
     }
 
@@ -109,7 +109,7 @@ impl Store {
         self.pool
             .get()
             .await
-            .map_err(|e| ControlError::Unavailable(e.to_string()))
+            .map_err(|e| ControlError::Unavailable(Box::new(e)))
     }
 
     /// Applies the embedded migrations not yet applied; safe with several nodes starting at once.
@@ -311,7 +311,7 @@ impl Store {
             tokens.iter().partition(|row| row.get::<_, bool>(1));
         let ids = |rows: Vec<&Row>| rows.into_iter().map(|r| r.get(0)).collect();
         let limits = serde_json::from_value(row.get(2))
-            .map_err(|_| ControlError::Internal("bad limits in pubfn.tenants".into()))?;
+            .map_err(|e| ControlError::corrupt("tenant limits", e))?;
         let auth = TenantAuth {
             jwt_secret,
             live_tokens: ids(live),
@@ -343,7 +343,7 @@ fn tenant_from_row(row: &Row) -> Result<Tenant, ControlError> {
     Ok(Tenant {
         name: row.get("name"),
         limits: serde_json::from_value(row.get("limits"))
-            .map_err(|_| ControlError::Internal("bad limits in pubfn.tenants".into()))?,
+            .map_err(|e| ControlError::corrupt("tenant limits", e))?,
         created_at: row.get("created_at"),
     })
 }

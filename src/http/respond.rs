@@ -72,8 +72,14 @@ impl From<ControlError> for Problem {
             ControlError::NotFound(m) => Problem::NotFound(m),
             ControlError::Conflict(m) => Problem::Conflict(m),
             ControlError::Invalid(m) => Problem::BadRequest(m),
-            ControlError::Unavailable(m) => Problem::Unavailable(m),
-            ControlError::Internal(m) => Problem::Internal(m),
+            // The client learns what is down, the log also why.
+            ControlError::Unavailable(_) => {
+                tracing::warn!("{}", crate::app::describe(&error));
+                Problem::Unavailable(error.to_string())
+            }
+            ControlError::Query(_) | ControlError::Sealed(_) | ControlError::Corrupt { .. } => {
+                Problem::Internal(crate::app::describe(&error))
+            }
         }
     }
 }
@@ -97,7 +103,9 @@ impl From<AppError> for Problem {
             AppError::MethodNotAllowed(allowed) => Problem::MethodNotAllowed(allowed),
             AppError::TooManyRequests => Problem::TooManyRequests,
             AppError::Call(error) => Problem::for_call(&error.kind),
-            AppError::Signing(source) => Problem::Internal(format!("signing a token: {source}")),
+            AppError::Signing(_) | AppError::Host { .. } => {
+                Problem::Internal(crate::app::describe(&error))
+            }
         }
     }
 }

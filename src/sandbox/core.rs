@@ -51,7 +51,7 @@ impl SandboxCore {
         for private in [snapshot::SNAPSHOTS_DIR, engine::COMPILED_CACHE_DIR] {
             let dir = config.cache_dir.join(private);
             crate::private_fs::ensure_private_dir(&dir).map_err(|e| {
-                SandboxError::Snapshot(format!("cache directory {}: {e}", dir.display()))
+                SandboxError::snapshot(format!("cache directory {}", dir.display()), e)
             })?;
         }
         let functions = Arc::new(FunctionCache::new(
@@ -69,9 +69,9 @@ impl SandboxCore {
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut HostState| {
             &mut state.wasi
         })
-        .map_err(|e| SandboxError::Engine(format!("linking WASI: {e:#}")))?;
+        .map_err(|e| SandboxError::engine("linking WASI", e))?;
         crate::host::add_to_linker(&mut linker)
-            .map_err(|e| SandboxError::Engine(format!("linking pq: {e:#}")))?;
+            .map_err(|e| SandboxError::engine("linking pq", e))?;
         let runtime = Arc::new(runtime);
         let snapshots = Snapshots::new(
             engine.clone(),
@@ -93,7 +93,7 @@ impl SandboxCore {
                 scheduler.tick();
             }
         })
-        .map_err(|e| SandboxError::Engine(format!("starting the epoch ticker: {e}")))?;
+        .map_err(|e| SandboxError::engine("starting the epoch ticker", e))?;
         Ok(SandboxCore {
             slots: Arc::new(Semaphore::new(config.max_instances as usize)),
             scheduler,

@@ -126,16 +126,16 @@ fn build_with(
 
     let mut cache = CacheConfig::new();
     cache.with_directory(cache_dir.join(COMPILED_CACHE_DIR));
-    let cache = Cache::new(cache).map_err(|e| SandboxError::Engine(format!("cache: {e:#}")))?;
+    let cache = Cache::new(cache).map_err(|e| SandboxError::engine("cache", e))?;
     config.cache(Some(cache));
     // Every tenant's snapshot module holds the same interpreter functions: a new tenant's
     // reuses the first one's from disk instead of compiling them again (a new tenant's first
     // 200 went from 2.1 s to 0.75 s; resident memory per tenant did not change).
     config
         .enable_incremental_compilation(settings.functions.clone())
-        .map_err(|e| SandboxError::Engine(format!("incremental compilation: {e:#}")))?;
+        .map_err(|e| SandboxError::engine("incremental compilation", e))?;
 
-    Engine::new(&config).map_err(|e| SandboxError::Engine(format!("{e:#}")))
+    Engine::new(&config).map_err(|e| SandboxError::engine("configuration", e))
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.

@@ -1,20 +1,65 @@
 //! What can go wrong in the sandbox: set-up failures (always the host's) and failed calls
 //! (which say exactly why, so the HTTP layer can map each cause to its status).
 
+use crate::BoxError;
 use crate::host::GuestErrorReport;
 
 /// A failure to set the sandbox up: always the host's (or the operator's) fault.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     /// The runtime directory is missing, broken or of another ABI version.
-    #[error("python runtime: {0}")]
-    Runtime(String),
+    #[error("python runtime: {what}")]
+    Runtime {
+        /// What went wrong.
+        what: String,
+        /// Why, if another error says it.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// The engine could not be built.
-    #[error("engine: {0}")]
-    Engine(String),
+    #[error("engine: {what}")]
+    Engine {
+        /// What went wrong.
+        what: String,
+        /// Why.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A snapshot could not be built, stored or compiled.
-    #[error("snapshot: {0}")]
-    Snapshot(String),
+    #[error("snapshot: {what}")]
+    Snapshot {
+        /// What went wrong.
+        what: String,
+        /// Why.
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+impl SandboxError {
+    /// The runtime is missing or broken: `what`, because of `source`.
+    pub(crate) fn runtime(what: impl Into<String>, source: Option<BoxError>) -> Self {
+        SandboxError::Runtime {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// The engine failed to build: `what`, because of `source`.
+    pub(crate) fn engine(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        SandboxError::Engine {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A snapshot failed: `what`, because of `source`.
+    pub(crate) fn snapshot(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        SandboxError::Snapshot {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
 }
 
 /// Why a call into the guest failed.

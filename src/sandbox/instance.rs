@@ -32,7 +32,10 @@ pub(crate) fn new_host_state(
     // the snapshot already holds this descriptor in its preopen table.
     wasi.preopened_dir(&runtime.lib_dir, GUEST_LIB_DIR, FsPerms::ReadOnly)
         .map_err(|e| {
-            SandboxError::Runtime(format!("opening {}: {e}", runtime.lib_dir.display()))
+            SandboxError::runtime(
+                format!("opening {}", runtime.lib_dir.display()),
+                Some(e.into()),
+            )
         })?;
     Ok(HostState::new(
         wasi.build_p1(),

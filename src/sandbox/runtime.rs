@@ -41,30 +41,36 @@ impl PythonRuntime {
     /// Loads the runtime in `dir`, refusing one whose ABI version this host does not speak.
     pub fn load(dir: &Path) -> Result<Self, SandboxError> {
         let missing = |what: &str, e: std::io::Error| {
-            SandboxError::Runtime(format!(
-                "{what} in {}: {e} (build it with scripts/build-python-runtime)",
-                dir.display()
-            ))
+            SandboxError::runtime(
+                format!(
+                    "{what} in {} (build it with scripts/build-python-runtime)",
+                    dir.display()
+                ),
+                Some(Box::new(e)),
+            )
         };
         let manifest_bytes =
             std::fs::read(dir.join("manifest.json")).map_err(|e| missing("manifest.json", e))?;
         let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
-            .map_err(|e| SandboxError::Runtime(format!("bad manifest.json: {e}")))?;
+            .map_err(|e| SandboxError::runtime("bad manifest.json", Some(Box::new(e))))?;
         if manifest.abi_version != ABI_VERSION {
-            return Err(SandboxError::Runtime(format!(
-                "runtime speaks ABI version {}, this host speaks {ABI_VERSION}; rebuild it with \
-                 scripts/build-python-runtime",
-                manifest.abi_version
-            )));
+            return Err(SandboxError::runtime(
+                format!(
+                    "runtime speaks ABI version {}, this host speaks {ABI_VERSION}; rebuild it \
+                     with scripts/build-python-runtime",
+                    manifest.abi_version
+                ),
+                None,
+            ));
         }
         let wasm =
             std::fs::read(dir.join(&manifest.wasm)).map_err(|e| missing("interpreter", e))?;
         let lib_dir = dir.join(&manifest.stdlib);
         if !lib_dir.join("python3.13").is_dir() {
-            return Err(SandboxError::Runtime(format!(
-                "no stdlib in {}",
-                lib_dir.display()
-            )));
+            return Err(SandboxError::runtime(
+                format!("no stdlib in {}", lib_dir.display()),
+                None,
+            ));
         }
         let id = hex::encode(
             Sha256::new()

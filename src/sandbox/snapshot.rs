@@ -182,13 +182,13 @@ impl Snapshots {
             linker.instantiate_pre(&module)
         })
         .await
-        .map_err(|e| SandboxError::Snapshot(format!("compile task failed: {e}")))?
-        .map_err(|e| SandboxError::Snapshot(format!("compiling the snapshot: {e:#}")))
+        .map_err(|e| SandboxError::snapshot("compile task failed", e))?
+        .map_err(|e| SandboxError::snapshot("compiling the snapshot", e))
     }
 
     async fn build(&self, tenant: &str) -> Result<Vec<u8>, SandboxError> {
         tracing::info!(tenant, "building a pre-initialised interpreter snapshot");
-        let err = |what: &str, e: wasmtime::Error| SandboxError::Snapshot(format!("{what}: {e:#}"));
+        let err = |what: &str, e: wasmtime::Error| SandboxError::snapshot(what, e);
         let wizer = Wizer::new();
         let (cx, instrumented) = wizer
             .instrument(&self.runtime.wasm)
@@ -196,7 +196,7 @@ impl Snapshots {
         let engine = self.engine.clone();
         let module = tokio::task::spawn_blocking(move || Module::new(&engine, &instrumented))
             .await
-            .map_err(|e| SandboxError::Snapshot(format!("compile task failed: {e}")))?
+            .map_err(|e| SandboxError::snapshot("compile task failed", e))?
             .map_err(|e| err("compiling the instrumented interpreter", e))?;
 
         let output = crate::host::OutputCapture::new(64 << 10);
@@ -228,10 +228,10 @@ impl Snapshots {
                 .get_typed_func::<(), ()>(&mut store, name)
                 .map_err(|e| err(&format!("finding export {name}"), e))?;
             init.call_async(&mut store, ()).await.map_err(|e| {
-                SandboxError::Snapshot(format!(
-                    "{name} failed: {e:#}; interpreter output: {}",
-                    output.take()
-                ))
+                SandboxError::snapshot(
+                    format!("{name} failed; interpreter output: {}", output.take()),
+                    e,
+                )
             })?;
         }
         wizer
@@ -261,7 +261,7 @@ fn tenant_file_key(tenant: &str) -> String {
 }
 
 async fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), SandboxError> {
-    let io = |e: std::io::Error| SandboxError::Snapshot(format!("writing {}: {e}", path.display()));
+    let io = |e: std::io::Error| SandboxError::snapshot(format!("writing {}", path.display()), e);
     let dir = path.parent().expect("snapshot paths have a parent");
     tokio::fs::create_dir_all(dir).await.map_err(io)?;
     let tmp = dir.join(format!(".{}.tmp", std::process::id()));

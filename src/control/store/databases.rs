@@ -140,10 +140,9 @@ impl Store {
             )
             .await?;
         row.map(|row| {
-            let plain = self
+            Ok(self
                 .key
-                .open(row.get(1), &sealing_context(tenant, row.get(0)))?;
-            String::from_utf8(plain).map_err(|e| ControlError::Internal(e.to_string()))
+                .open_text(row.get(1), &sealing_context(tenant, row.get(0)))?)
         })
         .transpose()
     }
@@ -301,9 +300,9 @@ impl Store {
             .map(|r| {
                 let name: String = r.get(0);
                 let kind: &str = r.get(1);
-                let plain = self.key.open(r.get(4), &sealing_context(tenant, &name))?;
-                let plain =
-                    String::from_utf8(plain).map_err(|e| ControlError::Internal(e.to_string()))?;
+                let plain = self
+                    .key
+                    .open_text(r.get(4), &sealing_context(tenant, &name))?;
                 let connection = match kind {
                     "managed" => DbConnection::Managed {
                         dbname: r.get(2),

@@ -195,15 +195,19 @@ const ENDPOINTS_QUERY: &str = concat!(
 );
 
 fn version_from_row(row: &Row) -> Result<EndpointVersion, ControlError> {
-    let corrupt =
-        |what: &str| ControlError::Internal(format!("bad {what} in pubfn.endpoint_versions"));
+    let unknown = |what: &'static str, text: &str| {
+        ControlError::corrupt(what, format!("{text:?} in pubfn.endpoint_versions"))
+    };
     Ok(EndpointVersion {
         version: row.get("version"),
         method: row.get("method"),
         route: row.get("route"),
-        auth: AuthMode::parse(row.get("auth")).ok_or_else(|| corrupt("auth"))?,
-        isolation: parse_isolation(row.get("isolation")).ok_or_else(|| corrupt("isolation"))?,
-        limits: serde_json::from_value(row.get("limits")).map_err(|_| corrupt("limits"))?,
+        auth: AuthMode::parse(row.get("auth"))
+            .ok_or_else(|| unknown("endpoint auth", row.get("auth")))?,
+        isolation: parse_isolation(row.get("isolation"))
+            .ok_or_else(|| unknown("endpoint isolation", row.get("isolation")))?,
+        limits: serde_json::from_value(row.get("limits"))
+            .map_err(|e| ControlError::corrupt("endpoint limits", e))?,
         script_sha256: row.get("script"),
         deployed_at: row.get("deployed_at"),
     })

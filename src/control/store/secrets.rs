@@ -136,7 +136,6 @@ impl Store {
         name: &str,
         sealed: &[u8],
     ) -> Result<String, ControlError> {
-        let plain = self.key.open(sealed, &context(tenant, name))?;
-        String::from_utf8(plain).map_err(|e| ControlError::Internal(e.to_string()))
+        Ok(self.key.open_text(sealed, &context(tenant, name))?)
     }
 }
