@@ -22,8 +22,9 @@ use std::task::{Context, Poll, Waker};
 
 use libfuzzer_sys::fuzz_target;
 use pubfn::host::response::{ResponseLimits, ResponseSlot, set_body, set_head};
-use pubfn::host::secret::{SecretError, SecretFuture, SecretSource};
-use pubfn::host::state::{StateFuture, StateStore};
+use pubfn::BoxError;
+use pubfn::host::secret::{SecretError, SecretSource};
+use pubfn::host::state::StateStore;
 use pubfn::host::{AbiError, error_report, secret, state};
 use serde_json::Value;
 
@@ -104,10 +105,12 @@ fn response_body(arg: &[u8]) {
 /// Secrets named `KEY` exist; every other name does not.
 struct Secrets;
 
+#[async_trait::async_trait]
 impl SecretSource for Secrets {
-    fn secret<'a>(&'a self, name: &'a str) -> SecretFuture<'a> {
-        let found = (name == "KEY").then(|| "value".to_string());
-        Box::pin(async move { found.ok_or(SecretError::NotFound) })
+    async fn secret(&self, name: &str) -> Result<String, SecretError> {
+        (name == "KEY")
+            .then(|| "value".to_string())
+            .ok_or(SecretError::NotFound)
     }
 }
 
@@ -115,15 +118,15 @@ impl SecretSource for Secrets {
 #[derive(Default)]
 struct State(Mutex<Value>);
 
+#[async_trait::async_trait]
 impl StateStore for State {
-    fn get(&self) -> StateFuture<'_, Value> {
-        let value = self.0.lock().unwrap().clone();
-        Box::pin(async move { Ok(value) })
+    async fn get(&self) -> Result<Value, BoxError> {
+        Ok(self.0.lock().unwrap().clone())
     }
 
-    fn set(&self, value: Value) -> StateFuture<'_, ()> {
+    async fn set(&self, value: Value) -> Result<(), BoxError> {
         *self.0.lock().unwrap() = value;
-        Box::pin(async { Ok(()) })
+        Ok(())
     }
 }
 

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::Store;
-use crate::host::secret::SecretFuture;
-use crate::host::state::StateFuture;
+use crate::BoxError;
 use crate::host::{SecretError, SecretSource, StateStore};
 
 /// A tenant's secrets, as the registry cached them: still sealed, opened on use.
@@ -21,14 +20,13 @@ pub struct TenantSecretSource {
     pub sealed: Arc<HashMap<String, Vec<u8>>>,
 }
 
+#[async_trait::async_trait]
 impl SecretSource for TenantSecretSource {
-    fn secret<'a>(&'a self, name: &'a str) -> SecretFuture<'a> {
-        Box::pin(async move {
-            let sealed = self.sealed.get(name).ok_or(SecretError::NotFound)?;
-            self.store
-                .open_secret(&self.tenant, name, sealed)
-                .map_err(|e| SecretError::Unavailable(e.to_string()))
-        })
+    async fn secret(&self, name: &str) -> Result<String, SecretError> {
+        let sealed = self.sealed.get(name).ok_or(SecretError::NotFound)?;
+        self.store
+            .open_secret(&self.tenant, name, sealed)
+            .map_err(|e| SecretError::Unavailable(Box::new(e)))
     }
 }
 
@@ -42,22 +40,19 @@ pub struct EndpointStateStore {
     pub endpoint: String,
 }
 
+#[async_trait::async_trait]
 impl StateStore for EndpointStateStore {
-    fn get(&self) -> StateFuture<'_, Value> {
-        Box::pin(async move {
-            self.store
-                .endpoint_state(&self.tenant, &self.endpoint)
-                .await
-                .map_err(|e| e.to_string())
-        })
+    async fn get(&self) -> Result<Value, BoxError> {
+        Ok(self
+            .store
+            .endpoint_state(&self.tenant, &self.endpoint)
+            .await?)
     }
 
-    fn set(&self, value: Value) -> StateFuture<'_, ()> {
-        Box::pin(async move {
-            self.store
-                .set_endpoint_state(&self.tenant, &self.endpoint, &value)
-                .await
-                .map_err(|e| e.to_string())
-        })
+    async fn set(&self, value: Value) -> Result<(), BoxError> {
+        Ok(self
+            .store
+            .set_endpoint_state(&self.tenant, &self.endpoint, &value)
+            .await?)
     }
 }

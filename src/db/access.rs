@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::capability::{DatabaseCapability, DbError, DbFuture};
+use super::capability::{DatabaseCapability, DbError};
 use super::pool::{DbTarget, TenantPools, reset_and_begin};
 use super::request::{DbRequest, Fetch, Target, Write};
 use super::results::{ResultCaps, count, rows, rows_read_only, sql_error};
@@ -56,15 +56,14 @@ impl Connection<'_> {
     }
 }
 
+#[async_trait::async_trait]
 impl DatabaseCapability for TenantDatabaseAccess {
-    fn call<'a>(&'a self, request: &'a DbRequest, deadline: Instant) -> DbFuture<'a> {
-        Box::pin(async move {
-            let started = Instant::now();
-            let outcome = self.dispatch(request, deadline).await;
-            let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            self.busy_nanos.fetch_add(nanos, Ordering::Relaxed);
-            outcome
-        })
+    async fn call(&self, request: &DbRequest, deadline: Instant) -> Result<Vec<u8>, DbError> {
+        let started = Instant::now();
+        let outcome = self.dispatch(request, deadline).await;
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.busy_nanos.fetch_add(nanos, Ordering::Relaxed);
+        outcome
     }
 }
 

@@ -1,7 +1,5 @@
 //! The seam between the host's database calls and PostgreSQL: host/db.rs sees only this trait.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Instant;
 
 /// A database call's failure, by cause; host/db.rs maps each to an ABI code.
@@ -29,11 +27,10 @@ pub enum DbError {
     Unavailable(String),
 }
 
-/// A boxed database-call future.
-pub type DbFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<u8>, DbError>> + Send + 'a>>;
-
 /// One tenant's databases, as a host capability.
+#[async_trait::async_trait]
 pub trait DatabaseCapability: Send + Sync {
     /// Runs one call (guest-sdk/ABI.md, op 16) before `deadline`; returns JSON bytes.
-    fn call<'a>(&'a self, request: &'a super::DbRequest, deadline: Instant) -> DbFuture<'a>;
+    async fn call(&self, request: &super::DbRequest, deadline: Instant)
+    -> Result<Vec<u8>, DbError>;
 }

@@ -1,27 +1,25 @@
 //! The secrets capability (`pq.get_secret(name)`): a tenant's handlers read the values its
 //! operator set through the admin API.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use super::AbiError;
+use crate::BoxError;
 
 /// Why a secret could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     /// The tenant has no secret of that name (guest's fault).
+    #[error("no such secret")]
     NotFound,
     /// The store holding it failed (host's fault; logged, never shown to the guest).
-    Unavailable(String),
+    #[error("secrets unavailable")]
+    Unavailable(#[source] BoxError),
 }
 
-/// A boxed secret lookup.
-pub type SecretFuture<'a> = Pin<Box<dyn Future<Output = Result<String, SecretError>> + Send + 'a>>;
-
 /// One tenant's secrets.
+#[async_trait::async_trait]
 pub trait SecretSource: Send + Sync {
     /// The value of secret `name`.
-    fn secret<'a>(&'a self, name: &'a str) -> SecretFuture<'a>;
+    async fn secret(&self, name: &str) -> Result<String, SecretError>;
 }
 
 /// `PQ_OP_SECRET`: the argument is the secret's UTF-8 name, the result its UTF-8 value.
@@ -47,8 +45,8 @@ pub async fn get(source: Option<&dyn SecretSource>, arg: &[u8]) -> Result<Vec<u8
             AbiError::NOT_FOUND,
             format!("no secret {name:?}"),
         )),
-        Err(SecretError::Unavailable(reason)) => {
-            tracing::error!("reading a secret failed: {reason}");
+        Err(error @ SecretError::Unavailable(_)) => {
+            tracing::error!("reading a secret failed: {error:?}");
             Err(AbiError::new(
                 AbiError::HOST,
                 "secrets are unavailable right now",

@@ -1,25 +1,21 @@
 //! The state capability (`pq.get_state()` / `pq.set_state(dict)`): one small JSON object per
 //! endpoint, kept across requests and instances.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use serde_json::{Map, Value};
 
 use super::AbiError;
+use crate::BoxError;
 
 /// Largest state, in bytes of JSON.
 pub const MAX_STATE_BYTES: usize = 64 << 10;
 
-/// A boxed state operation; the error is the host's reason (logged, never shown to the guest).
-pub type StateFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
-
-/// One endpoint's state.
+/// One endpoint's state. An error is the host's (logged, never shown to the guest).
+#[async_trait::async_trait]
 pub trait StateStore: Send + Sync {
     /// The state; an empty object if none was set.
-    fn get(&self) -> StateFuture<'_, Value>;
+    async fn get(&self) -> Result<Value, BoxError>;
     /// Replaces the state.
-    fn set(&self, value: Value) -> StateFuture<'_, ()>;
+    async fn set(&self, value: Value) -> Result<(), BoxError>;
 }
 
 fn store(store: Option<&dyn StateStore>) -> Result<&dyn StateStore, AbiError> {
@@ -31,8 +27,8 @@ fn store(store: Option<&dyn StateStore>) -> Result<&dyn StateStore, AbiError> {
     })
 }
 
-fn unavailable(reason: String) -> AbiError {
-    tracing::error!("endpoint state failed: {reason}");
+fn unavailable(reason: BoxError) -> AbiError {
+    tracing::error!("endpoint state failed: {reason:?}");
     AbiError::new(AbiError::HOST, "state is unavailable right now")
 }
 

@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use pubfn::db::capability::DbFuture;
 use pubfn::db::convert::{Param, encoded_natively, text_cast};
 use pubfn::db::request::{NamedKeys, Write};
 use pubfn::db::sql::{self, Sql};
@@ -45,9 +44,10 @@ const TYPES: &[Type] = &[
 /// is taken as the value of a one-column key named `id` (access/keys.rs asks PostgreSQL).
 struct Planner;
 
+#[async_trait::async_trait]
 impl DatabaseCapability for Planner {
-    fn call<'a>(&'a self, request: &'a DbRequest, _: Instant) -> DbFuture<'a> {
-        Box::pin(async move { plan(request).map(|sql| sql.render(&[]).into_bytes()) })
+    async fn call(&self, request: &DbRequest, _: Instant) -> Result<Vec<u8>, DbError> {
+        plan(request).map(|sql| sql.render(&[]).into_bytes())
     }
 }
 
