@@ -1,9 +1,9 @@
 //! The command line: one file per verb group.
 
 mod admin_client;
-pub mod data;
 pub mod logs;
 pub mod manage;
+pub mod resources;
 pub mod run;
 pub mod serve;
 
@@ -49,10 +49,10 @@ enum Command {
     Logs(logs::LogsArgs),
     /// Manage tenants' databases through the admin API.
     #[command(subcommand)]
-    Db(data::DbCommand),
+    Db(resources::DbCommand),
     /// Manage tenants' secrets through the admin API.
     #[command(subcommand)]
-    Secret(data::SecretCommand),
+    Secret(resources::SecretCommand),
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -94,8 +94,8 @@ pub fn main(cli: Cli) -> std::process::ExitCode {
             Command::Endpoint(command) => manage::endpoint(cli.server, command).await,
             Command::Token(command) => manage::token(cli.server, command).await,
             Command::Logs(args) => logs::run(cli.server, args).await,
-            Command::Db(command) => data::db(cli.server, command).await,
-            Command::Secret(command) => data::secret(cli.server, command).await,
+            Command::Db(command) => resources::db(cli.server, command).await,
+            Command::Secret(command) => resources::secret(cli.server, command).await,
         }
     })
 }
@@ -110,6 +110,7 @@ fn open_sandbox(
     let dir = runtime.unwrap_or_else(crate::config::default_runtime_dir);
     let runtime = PythonRuntime::load(&dir).map_err(|e| crate::app::describe(&e))?;
     let mut config = SandboxConfig::new(crate::config::default_cache_dir());
+    config.perf_map = crate::config::guest_perf_map();
     configure(&mut config);
     Sandbox::new(runtime, config).map_err(|e| crate::app::describe(&e))
 }

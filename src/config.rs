@@ -31,6 +31,11 @@ pub fn admin_key() -> Option<String> {
         .filter(|key| !key.is_empty())
 }
 
+/// Whether guests' JIT code should be named for `perf` (`$PUBFN_GUEST_PERFMAP` set).
+pub fn guest_perf_map() -> bool {
+    std::env::var_os("PUBFN_GUEST_PERFMAP").is_some()
+}
+
 /// A new random secret: 32 bytes, hex.
 pub fn generate_secret() -> String {
     let mut bytes = [0u8; 32];

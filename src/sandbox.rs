@@ -136,6 +136,8 @@ pub struct SandboxConfig {
     pub keep_resident_bytes: usize,
     /// Unused instance slots that keep their memory for reuse.
     pub idle_slots: u32,
+    /// Name the guests' JIT code for `perf` (off unless asked for).
+    pub perf_map: bool,
 }
 
 impl SandboxConfig {
@@ -150,6 +152,7 @@ impl SandboxConfig {
             cpu_turns: std::thread::available_parallelism().map_or(1, |n| n.get()),
             keep_resident_bytes: engine::DEFAULT_KEEP_RESIDENT_BYTES,
             idle_slots: engine::DEFAULT_IDLE_SLOTS,
+            perf_map: false,
         }
     }
 }

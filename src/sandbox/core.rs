@@ -63,6 +63,7 @@ impl SandboxCore {
             keep_resident_bytes: config.keep_resident_bytes,
             idle_slots: config.idle_slots,
             functions: functions.clone(),
+            perf_map: config.perf_map,
         };
         let engine = engine::build(&settings, &config.cache_dir)?;
         let mut linker: Linker<HostState> = Linker::new(&engine);

@@ -47,6 +47,8 @@ pub struct EngineSettings {
     pub idle_slots: u32,
     /// Compiled functions kept for the next snapshot module.
     pub functions: Arc<FunctionCache>,
+    /// Name JIT code in `/tmp/perf-<pid>.map`, for `perf` (`PUBFN_GUEST_PERFMAP`).
+    pub perf_map: bool,
 }
 
 /// The folder of the cache directory where wasmtime keeps compiled modules.
@@ -120,7 +122,7 @@ fn build_with(
 
     // For profiling guests with `perf`: JIT code gets names in /tmp/perf-<pid>.map (function
     // indices of the stripped interpreter; see README, "Profiling"). Off unless asked for.
-    if std::env::var_os("PUBFN_GUEST_PERFMAP").is_some() {
+    if settings.perf_map {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
 
