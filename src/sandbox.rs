@@ -195,6 +195,12 @@ impl Sandbox {
         self.core.engine()
     }
 
+    /// Whether dirty pages stay resident between instances: the kernel has `PAGEMAP_SCAN`
+    /// (Linux 6.7+). Without it every fresh instance faults its pages in again.
+    pub fn keeps_pages_resident(&self) -> bool {
+        self.core.keeps_pages_resident()
+    }
+
     /// Loads (or builds) `tenant`'s snapshot ahead of its first request.
     pub async fn prepare_tenant(&self, tenant: &str) -> Result<SnapshotSource, SandboxError> {
         let tenant = tenant.to_string();

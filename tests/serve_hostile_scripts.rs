@@ -95,9 +95,11 @@ fn cases() -> Vec<Case> {
         case("unknown host operation", 200, "-3", "import _pq\ndef handler():\n    return _pq.raw_host_call(999, 0, 0, 16)\n"),
         // data
         case("another tenant's database", 500, "DatabaseNotFound", "import pq\ndef handler():\n    return pq.dbconnect('victim_dw')\n"),
-        case("another tenant's database through dblink", 200, "Error", "import pq\nTRY\ndef handler():\n    c = pq.dbconnect('dw_2')\n    return attempt(lambda: c.fetch('dw_2', query='SELECT * FROM dblink(%s, %s) AS t(x int)', params=['dbname=VICTIM', 'SELECT 1']))\n"),
+        // No dblink: the extension is not there, and a tenant cannot create it (42883).
+        case("another tenant's database through dblink", 200, "42883", "import pq\ndef handler():\n    c = pq.dbconnect('dw_2')\n    try:\n        c.fetch('dw_2', query='SELECT * FROM dblink(%s, %s) AS t(x int)', params=['dbname=VICTIM', 'SELECT 1'])\n    except pq.DatabaseError as e:\n        return e.sqlstate\n"),
         case("SET ROLE", 200, "changing the session's role is not allowed", "import pq\ndef handler():\n    c = pq.dbconnect('dw_2')\n    try:\n        c.execute('dw_2', query='SET ROLE postgres')\n    except pq.DatabaseError as e:\n        return [e.sqlstate, str(e)]\n"),
-        case("reading schema pubfn", 200, "Error", "import pq\nTRY\ndef handler():\n    c = pq.dbconnect('dw_2')\n    return attempt(lambda: c.fetch('dw_2', query='SELECT * FROM pubfn.tenants'))\n"),
+        // The metadata lives in another database the tenant's role cannot connect to (42P01).
+        case("reading schema pubfn", 200, "42P01", "import pq\ndef handler():\n    c = pq.dbconnect('dw_2')\n    try:\n        c.fetch('dw_2', query='SELECT * FROM pubfn.tenants')\n    except pq.DatabaseError as e:\n        return e.sqlstate\n"),
         case("identifier injection", 200, "DatabaseError", "import pq\nTRY\ndef handler():\n    c = pq.dbconnect('dw_2')\n    return attempt(lambda: c.fetch('dw_2', 'x\"; DROP TABLE salesforce.accounts; --', 't'))\n"),
         case("COPY TO PROGRAM", 200, "42501", "import pq\ndef handler():\n    c = pq.dbconnect('dw_2')\n    try:\n        c.execute('dw_2', query=\"COPY (SELECT 1) TO PROGRAM 'id'\")\n    except pq.DatabaseError as e:\n        return e.sqlstate\n"),
     ]

@@ -12,20 +12,13 @@ use serde_json::{Value, json};
 
 /// Polls the logs until `done` holds (entries are written in the background).
 async fn logs_until(server: &Server, path: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let start = Instant::now();
-    loop {
+    common::eventually("the logs match", Duration::from_secs(10), || async {
         let reply = admin(server, "GET", path, json!(null)).await;
         assert_eq!(reply.status, 200, "{:?}", reply.body);
         let entries = reply.json().as_array().unwrap().clone();
-        if done(&entries) {
-            return entries;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "logs never matched: {entries:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        done(&entries).then_some(entries)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,7 +9,7 @@ mod warehouse;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Server, admin, connect, fresh_database, request, tenant_secret};
 use serde_json::json;
@@ -277,15 +277,12 @@ async fn the_catalogue_names_no_tenant_even_after_an_upgrade() {
     let superuser = warehouse::superuser("postgres").await;
     let role = warehouse::public_owner(&warehouse::superuser(&dbname).await).await;
     let (old_db, old_role) = ("t_secretco_dw_2_0a1b2c3d", "t_secretco_0a1b2c3d");
-    let deadline = Instant::now() + Duration::from_secs(20);
     // The stopped server's connections take a moment to go.
-    while let Err(e) = superuser
-        .batch_execute(&format!("ALTER DATABASE \"{dbname}\" RENAME TO {old_db}"))
-        .await
-    {
-        assert!(Instant::now() < deadline, "{e}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let rename = format!("ALTER DATABASE \"{dbname}\" RENAME TO {old_db}");
+    common::eventually("renaming the database", Duration::from_secs(20), || async {
+        superuser.batch_execute(&rename).await.ok()
+    })
+    .await;
     superuser
         .batch_execute(&format!("ALTER ROLE \"{role}\" RENAME TO {old_role}"))
         .await

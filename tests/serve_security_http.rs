@@ -272,22 +272,12 @@ async fn tenant_responses_cannot_touch_the_shared_origins_browser_state() {
 
 /// The newest log entry's output of an endpoint (entries are written in batches).
 async fn common_last_output(server: &Server, tenant: &str, endpoint: &str) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let logs = admin(
-            server,
-            "GET",
-            &format!("/tenants/{tenant}/endpoints/{endpoint}/logs?limit=1"),
-            json!(null),
-        )
-        .await
-        .json();
-        if let Some(output) = logs[0]["output"].as_str() {
-            return output.to_string();
-        }
-        assert!(std::time::Instant::now() < deadline, "no log entry: {logs}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let path = format!("/tenants/{tenant}/endpoints/{endpoint}/logs?limit=1");
+    common::eventually("a log entry", Duration::from_secs(10), || async {
+        let logs = admin(server, "GET", &path, json!(null)).await.json();
+        logs[0]["output"].as_str().map(str::to_string)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -166,12 +166,12 @@ def handler():
             .iter()
             .any(|line| line.contains(&request_id) && line.contains("served"))
     };
-    let waited = std::time::Instant::now();
-    while !served_logged(&lines.lock().unwrap())
-        && waited.elapsed() < std::time::Duration::from_secs(10)
-    {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    common::eventually(
+        "the request's 'served' line reaches stderr",
+        std::time::Duration::from_secs(10),
+        || async { served_logged(&lines.lock().unwrap()).then_some(()) },
+    )
+    .await;
     let lines = lines.lock().unwrap().clone();
     assert!(!lines.is_empty());
     let token = auth.trim_start_matches("Bearer ");

@@ -40,6 +40,8 @@ pub(crate) struct SandboxCore {
     slots: Arc<Semaphore>,
     scheduler: Arc<scheduler::CpuScheduler>,
     config: SandboxConfig,
+    /// Whether the kernel has `PAGEMAP_SCAN`, so dirty pages stay resident between instances.
+    pagemap_scan: bool,
     _ticker: engine::EpochTicker,
 }
 
@@ -65,7 +67,7 @@ impl SandboxCore {
             functions: functions.clone(),
             perf_map: config.perf_map,
         };
-        let engine = engine::build(&settings, &config.cache_dir)?;
+        let (engine, pagemap_scan) = engine::build(&settings, &config.cache_dir)?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut HostState| {
             &mut state.wasi
@@ -104,6 +106,7 @@ impl SandboxCore {
             runtime,
             snapshots,
             config,
+            pagemap_scan,
             _ticker: ticker,
         })
     }
@@ -111,6 +114,11 @@ impl SandboxCore {
     /// The engine, for benchmarks and diagnostics.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Whether dirty pages stay resident between instances (the kernel has `PAGEMAP_SCAN`).
+    pub fn keeps_pages_resident(&self) -> bool {
+        self.pagemap_scan
     }
 
     /// Loads (or builds) `tenant`'s snapshot ahead of its first request.

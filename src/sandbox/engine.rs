@@ -55,13 +55,15 @@ pub struct EngineSettings {
 pub const COMPILED_CACHE_DIR: &str = "wasmtime";
 
 /// Builds the engine: pooling allocator, copy-on-write memory images, epoch interruption,
-/// async host calls, and wasmtime's on-disk cache of compiled code under `cache_dir`.
-pub fn build(settings: &EngineSettings, cache_dir: &Path) -> Result<Engine, SandboxError> {
+/// async host calls, and wasmtime's on-disk cache of compiled code under `cache_dir`. Also
+/// says whether the kernel has `PAGEMAP_SCAN` (Linux 6.7+), without which no dirty page is
+/// kept resident between instances (each fresh instance faults its pages in again).
+pub fn build(settings: &EngineSettings, cache_dir: &Path) -> Result<(Engine, bool), SandboxError> {
     match build_with(settings, cache_dir, true) {
-        Ok(engine) => Ok(engine),
+        Ok(engine) => Ok((engine, true)),
         Err(e) => {
             tracing::info!("PAGEMAP_SCAN unavailable ({e}); fresh instances will fault pages in");
-            build_with(settings, cache_dir, false)
+            Ok((build_with(settings, cache_dir, false)?, false))
         }
     }
 }

@@ -349,15 +349,11 @@ where
 
 /// Repeats a GET until it answers `status`; panics with `what` after `limit`.
 pub async fn wait_for_status(url: &str, auth: &str, status: u16, limit: Duration, what: &str) {
-    let start = std::time::Instant::now();
-    while request("GET", url, &[("authorization", auth)], b"")
-        .await
-        .status
-        != status
-    {
-        assert!(start.elapsed() < limit, "{what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(what, limit, || async {
+        let reply = request("GET", url, &[("authorization", auth)], b"").await;
+        (reply.status == status).then_some(())
+    })
+    .await
 }
 
 /// The metrics token of servers started with [`METRICS_ARGS`].
@@ -383,8 +379,8 @@ pub async fn scrape(server: &Server, token: &str) -> (u16, String) {
 /// Waits until `server` (started with [`METRICS_ARGS`]) has at least `n` instances running or
 /// idle: a request sent before is then inside the sandbox, past its admission checks.
 pub async fn wait_for_instances(server: &Server, n: u64) {
-    let start = std::time::Instant::now();
-    loop {
+    let what = format!("{n} instances running or idle");
+    eventually(&what, Duration::from_secs(30), || async {
         let (status, text) = scrape(server, METRICS_TOKEN).await;
         assert_eq!(status, 200, "reading /metrics");
         let in_use = text
@@ -393,13 +389,7 @@ pub async fn wait_for_instances(server: &Server, n: u64) {
             .and_then(|line| line.rsplit(' ').next())
             .and_then(|value| value.parse::<f64>().ok())
             .expect("pubfn_instance_slots_in_use in /metrics");
-        if in_use >= n as f64 {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no instance started: {in_use} slots in use"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (in_use >= n as f64).then_some(())
+    })
+    .await
 }

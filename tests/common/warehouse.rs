@@ -82,22 +82,17 @@ pub async fn bearer(server: &Server, tenant: &str) -> String {
 
 /// The newest log entry of the endpoint (its error and traceback), to explain a failure.
 pub async fn last_log(server: &Server, tenant: &str, endpoint: &str) -> String {
-    let mut logs = serde_json::Value::Null;
     // Log entries are written in batches: give the writer a moment.
-    for _ in 0..20 {
-        logs = admin(
-            server,
-            "GET",
-            &format!("/tenants/{tenant}/endpoints/{endpoint}/logs?limit=1"),
-            json!(null),
-        )
-        .await
-        .json();
-        if logs[0].is_object() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    let path = format!("/tenants/{tenant}/endpoints/{endpoint}/logs?limit=1");
+    let logs = common::eventually(
+        "a log entry",
+        std::time::Duration::from_secs(10),
+        || async {
+            let logs = admin(server, "GET", &path, json!(null)).await.json();
+            logs[0].is_object().then_some(logs)
+        },
+    )
+    .await;
     format!(
         "{}\n{}\n{}",
         logs[0]["error"],

@@ -7,6 +7,19 @@ fn tenant(name: &str) -> Arc<str> {
     Arc::from(name)
 }
 
+/// Yields until `condition` holds; fails after 10 s rather than spinning forever (a spawned
+/// task that panicked never makes it hold).
+async fn yield_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
 #[tokio::test]
 async fn a_tenant_holding_no_turn_goes_before_one_holding_many() {
     let preempted = Arc::new(AtomicUsize::new(0));
@@ -24,9 +37,10 @@ async fn a_tenant_holding_no_turn_goes_before_one_holding_many() {
     let s = scheduler.clone();
     let p = probe.clone();
     let queued_probe = tokio::spawn(async move { s.acquire(&p).await });
-    while scheduler.waiting.load(Ordering::Relaxed) < 2 {
-        tokio::task::yield_now().await;
-    }
+    yield_until("two waiting", || {
+        scheduler.waiting.load(Ordering::Relaxed) >= 2
+    })
+    .await;
     assert!(scheduler.contended());
     assert_eq!(
         preempted.load(Ordering::Relaxed),
@@ -52,9 +66,7 @@ async fn an_abandoned_wait_leaves_the_queue_and_loses_no_turn() {
     let s = scheduler.clone();
     let b2 = b.clone();
     let abandoned = tokio::spawn(async move { s.acquire(&b2).await });
-    while !scheduler.contended() {
-        tokio::task::yield_now().await;
-    }
+    yield_until("a waiter", || scheduler.contended()).await;
     abandoned.abort();
     let _ = abandoned.await;
     assert!(!scheduler.contended());
@@ -79,9 +91,7 @@ async fn a_turn_lent_across_a_tick_goes_to_a_waiter_and_a_quick_lend_does_not() 
     let s = scheduler.clone();
     let o = other.clone();
     let waiting = tokio::spawn(async move { s.acquire(&o).await });
-    while !scheduler.contended() {
-        tokio::task::yield_now().await;
-    }
+    yield_until("a waiter", || scheduler.contended()).await;
     scheduler.tick();
     let taken = waiting.await.unwrap();
     assert!(!turn.reclaim(), "the waiter took the lent turn");
@@ -100,9 +110,7 @@ async fn a_turn_offered_while_waiting_on_io_goes_to_a_waiter_without_a_tick() {
     let s = scheduler.clone();
     let o = other.clone();
     let waiting = tokio::spawn(async move { s.acquire(&o).await });
-    while !scheduler.contended() {
-        tokio::task::yield_now().await;
-    }
+    yield_until("a waiter", || scheduler.contended()).await;
     // The call hook lends the turn as the host call starts; the database call offers it.
     turn.lend();
     turn.offer();
