@@ -51,32 +51,29 @@ impl ManagedNames {
     }
 }
 
-/// Renames a database (to a name that reveals nothing). It fails while anyone is connected to
-/// it: the caller tries again at its next start.
-pub async fn rename_database(
-    admin: &Client,
-    from: &str,
-    to: &str,
-) -> Result<(), tokio_postgres::Error> {
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE {} RENAME TO {}",
-            quote_ident(from),
-            quote_ident(to)
-        ))
-        .await
+/// What [`rename`] renames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renamed {
+    /// A database: fails while anyone is connected to it (the caller tries again later).
+    Database,
+    /// A role: its SCRAM secret does not depend on its name, so its password survives.
+    Role,
 }
 
-/// Renames a tenant's role. SCRAM secrets do not depend on the role's name, so its password
-/// survives.
-pub async fn rename_role(
+/// Renames a managed database or a tenant's role.
+pub async fn rename(
     admin: &Client,
+    what: Renamed,
     from: &str,
     to: &str,
 ) -> Result<(), tokio_postgres::Error> {
+    let keyword = match what {
+        Renamed::Database => "DATABASE",
+        Renamed::Role => "ROLE",
+    };
     admin
         .batch_execute(&format!(
-            "ALTER ROLE {} RENAME TO {}",
+            "ALTER {keyword} {} RENAME TO {}",
             quote_ident(from),
             quote_ident(to)
         ))

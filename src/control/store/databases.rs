@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{Store, notify};
 use crate::control::ControlError;
 use crate::control::change::ChangeKind;
-use crate::db::tenantdb::{self, ManagedNames};
+use crate::db::tenantdb::{self, ManagedNames, Renamed};
 use crate::db::{DbConnection, DbTarget};
 
 /// A tenant database as the admin API shows it (never its credentials).
@@ -177,53 +177,41 @@ impl Store {
     /// tenant role can list them). A database in use keeps its name until a later start.
     pub(super) async fn rename_revealing_databases(&self) -> Result<(), ControlError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT DISTINCT tenant, role FROM pubfn.tenant_databases WHERE kind = 'managed'",
-                &[],
-            )
-            .await?;
-        for row in rows {
-            let (tenant, role): (String, String) = (row.get(0), row.get(1));
-            if ManagedNames::is_opaque(&role) {
-                continue;
-            }
-            let to = ManagedNames::generate(None).role;
-            if let Err(e) = tenantdb::rename_role(&client, &role, &to).await {
-                tracing::warn!(%tenant, "a tenant role keeps its old name for now: {e}");
-                continue;
-            }
-            client
-                .execute(
-                    "UPDATE pubfn.tenant_databases SET role = $2 WHERE role = $1",
-                    &[&role, &to],
+        // Roles first: a role serves all of its tenant's databases.
+        for (column, what) in [("role", Renamed::Role), ("dbname", Renamed::Database)] {
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT DISTINCT tenant, {column} FROM pubfn.tenant_databases \
+                         WHERE kind = 'managed'"
+                    ),
+                    &[],
                 )
                 .await?;
-            notify(&client, &tenant, ChangeKind::Databases).await?;
-        }
-        let rows = client
-            .query(
-                "SELECT tenant, dbname FROM pubfn.tenant_databases WHERE kind = 'managed'",
-                &[],
-            )
-            .await?;
-        for row in rows {
-            let (tenant, dbname): (String, String) = (row.get(0), row.get(1));
-            if ManagedNames::is_opaque(&dbname) {
-                continue;
+            for row in rows {
+                let (tenant, from): (String, String) = (row.get(0), row.get(1));
+                if ManagedNames::is_opaque(&from) {
+                    continue;
+                }
+                let fresh = ManagedNames::generate(None);
+                let to = match what {
+                    Renamed::Role => fresh.role,
+                    Renamed::Database => fresh.dbname,
+                };
+                if let Err(e) = tenantdb::rename(&client, what, &from, &to).await {
+                    tracing::warn!(%tenant, "{what:?} {from} keeps its old name for now: {e}");
+                    continue;
+                }
+                client
+                    .execute(
+                        &format!(
+                            "UPDATE pubfn.tenant_databases SET {column} = $2 WHERE {column} = $1"
+                        ),
+                        &[&from, &to],
+                    )
+                    .await?;
+                notify(&client, &tenant, ChangeKind::Databases).await?;
             }
-            let to = ManagedNames::generate(None).dbname;
-            if let Err(e) = tenantdb::rename_database(&client, &dbname, &to).await {
-                tracing::warn!(%tenant, "a managed database keeps its old name for now: {e}");
-                continue;
-            }
-            client
-                .execute(
-                    "UPDATE pubfn.tenant_databases SET dbname = $2 WHERE dbname = $1",
-                    &[&dbname, &to],
-                )
-                .await?;
-            notify(&client, &tenant, ChangeKind::Databases).await?;
         }
         Ok(())
     }
