@@ -36,6 +36,7 @@ def handler():
         ],
         path_params: [("id".to_string(), "7".to_string())].into(),
         body: b"name=Ada&lang=py".to_vec(),
+        warehouse: None,
     };
     let reply = sandbox()
         .handle(call("alpha", "flask", script, request))

@@ -23,6 +23,8 @@ import urllib.parse  # noqa: F401
 
 import _pq
 
+import pq as _pq_package
+
 from . import _abi, _request, _response
 from .errors import DatabaseUnavailable
 
@@ -169,7 +171,10 @@ def load_script():
         return _report_exception(exc)
     module = types.ModuleType("handler")
     module.__file__ = SCRIPT_NAME
+    # What Peliqan's handlers find without importing anything.
     module.request = _request.request
+    module.pq = _pq_package
+    module.RUN_CONTEXT = _pq_package.RUN_CONTEXT
     sys.modules["handler"] = module
     try:
         exec(code, module.__dict__)
@@ -191,6 +196,7 @@ def handle_request():
     try:
         req = _request.Request(_abi.request_head(), _abi.request_body())
         _request.set_current(req)
+        _pq_package.DW_NAME = req.warehouse
         result = _handler(req.as_dict()) if _takes_request else _handler()
         status, headers, body = _response.convert(result)
     except _response.BadReturn as exc:

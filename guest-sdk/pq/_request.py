@@ -63,6 +63,8 @@ class Request:
         self.query_string = head["query_string"].encode("latin-1")
         self.headers = Headers(head["headers"])
         self.view_args = dict(head.get("path_params") or {})
+        # The tenant's default warehouse, for pq.DW_NAME.
+        self.warehouse = head.get("warehouse")
         self.data = body
         self._json_cache = None
 

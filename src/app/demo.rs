@@ -9,10 +9,8 @@ use crate::auth::TokenRequest;
 use crate::control::ControlError;
 use crate::control::model::EndpointSpec;
 
-/// The seed's example handler, unchanged.
-pub const DEMO_SCRIPT: &str = r#"import pq
-
-
+/// The seed's example handler, unchanged: `pq` is there without an import, as in Peliqan.
+pub const DEMO_SCRIPT: &str = r#"
 def handler():
     dbconn = pq.dbconnect('dw_2')
     return dbconn.fetch('dw_2', 'salesforce', 'accounts')

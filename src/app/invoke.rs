@@ -151,8 +151,9 @@ impl App {
         &self,
         tenant: &TenantView,
         spec: HandlerSpec,
-        request: GuestRequest,
+        mut request: GuestRequest,
     ) -> HandlerRun {
+        request.warehouse = tenant.warehouse.clone();
         let database = Arc::new(TenantDatabaseAccess::new(
             tenant.databases.clone(),
             self.pools.clone(),
@@ -265,6 +266,7 @@ pub fn guest_request(
             .collect(),
         path_params,
         body,
+        warehouse: None,
     }
 }
 

@@ -51,6 +51,8 @@ pub struct TenantView {
     pub limits: TenantLimits,
     /// Its databases, by its names for them.
     pub databases: Arc<HashMap<String, DbTarget>>,
+    /// Its default warehouse (`pq.DW_NAME`): the first managed database it was given.
+    pub warehouse: Option<String>,
     /// Its secrets, still sealed, by name.
     pub secrets: Arc<HashMap<String, Vec<u8>>>,
     /// Its endpoints.
@@ -181,6 +183,7 @@ impl Registry {
                     .map(|t| (t.name.clone(), t))
                     .collect(),
             ),
+            warehouse: self.store.default_warehouse(name).await?,
             routes,
         })))
     }

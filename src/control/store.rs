@@ -145,7 +145,8 @@ impl Store {
         tx.commit().await?;
         self.seal_legacy_passwords().await?;
         self.seal_legacy_jwt_secrets().await?;
-        self.rename_revealing_databases().await
+        self.rename_revealing_databases().await?;
+        self.grant_warehouses().await
     }
 
     /// Seals the plaintext JWT secrets that rows written before migration 6 hold.

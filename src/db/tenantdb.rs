@@ -1,10 +1,13 @@
 //! Managed tenant databases: a PostgreSQL database per (tenant, name), reached as a role made
-//! for the tenant that owns nothing but its database's `public` schema and schemas made for it.
+//! for the tenant. The database is the tenant's warehouse: the role owns its `public` schema
+//! and may create schemas (and in them tables, views, indexes, functions) of its own.
 //!
 //! The role is `LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS`,
 //! belongs to no predefined role (so no `pg_read_server_files`, `pg_execute_server_program`,
-//! ...), gets `CONNECT` on its own databases only (`PUBLIC` loses `CONNECT` everywhere), and
-//! never `CREATE` on a database, so it cannot create extensions.
+//! ...), and gets `CONNECT`, `TEMPORARY` and `CREATE` on its own databases only (`PUBLIC` loses
+//! `CONNECT` everywhere). `CREATE` on a database also lets a role install extensions that
+//! PostgreSQL marks trusted (`pgcrypto`, `hstore`, ...); untrusted ones (`dblink`, `plpython3u`,
+//! `file_fdw`) still need a superuser.
 //!
 //! Database and role names are random (`pf_d_…`, `pf_r_…`): every role can read the catalogue's
 //! names, so they must not say which tenants exist.
@@ -151,7 +154,8 @@ where
     }
     admin
         .batch_execute(&format!(
-            "REVOKE ALL ON DATABASE {db} FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {role}"
+            "REVOKE ALL ON DATABASE {db} FROM PUBLIC; {}",
+            grant_warehouse(&names.dbname, &names.role)
         ))
         .await?;
     let inside = connect_db(names.dbname.clone()).await?;
@@ -161,6 +165,16 @@ where
         ))
         .await?;
     Ok(())
+}
+
+/// What a tenant's role may do in its own database: connect, make temporary tables, and
+/// create schemas (it is the tenant's warehouse).
+pub fn grant_warehouse(dbname: &str, role: &str) -> String {
+    format!(
+        "GRANT CONNECT, TEMPORARY, CREATE ON DATABASE {} TO {}",
+        quote_ident(dbname),
+        quote_ident(role)
+    )
 }
 
 /// Drops a managed database (after closing its connections).

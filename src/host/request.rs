@@ -24,6 +24,8 @@ pub struct GuestRequest {
     pub path_params: BTreeMap<String, String>,
     /// The request body.
     pub body: Vec<u8>,
+    /// The tenant's default warehouse (`pq.DW_NAME`): its first managed database, if any.
+    pub warehouse: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -34,6 +36,7 @@ struct Head<'a> {
     query_string: &'a str,
     headers: Vec<(&'a str, String)>,
     path_params: &'a BTreeMap<String, String>,
+    warehouse: Option<&'a str>,
 }
 
 /// `PQ_OP_REQUEST_HEAD`: the request minus its body, as JSON.
@@ -57,6 +60,7 @@ pub fn head(request: Option<&GuestRequest>) -> Result<Vec<u8>, AbiError> {
             })
             .collect(),
         path_params: &request.path_params,
+        warehouse: request.warehouse.as_deref(),
     };
     serde_json::to_vec(&head).map_err(|e| AbiError::new(AbiError::HOST, e.to_string()))
 }

@@ -216,6 +216,28 @@ impl Store {
         Ok(())
     }
 
+    /// Gives every tenant role what its warehouse allows (roles made by an older pubfn could
+    /// not create schemas). Idempotent.
+    pub(super) async fn grant_warehouses(&self) -> Result<(), ControlError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT dbname, role FROM pubfn.tenant_databases WHERE kind = 'managed'",
+                &[],
+            )
+            .await?;
+        for row in rows {
+            let (dbname, role): (&str, &str) = (row.get(0), row.get(1));
+            if let Err(e) = client
+                .batch_execute(&tenantdb::grant_warehouse(dbname, role))
+                .await
+            {
+                tracing::warn!(dbname, "granting a warehouse's rights failed: {e}");
+            }
+        }
+        Ok(())
+    }
+
     /// Creates `schema` in the tenant's managed database `name`, owned by the tenant's role
     /// (which may not create schemas itself: that right would also let it create extensions).
     pub async fn create_schema(
@@ -249,6 +271,20 @@ impl Store {
             ))
             .await?;
         Ok(())
+    }
+
+    /// The tenant's default warehouse: its first managed database.
+    pub async fn default_warehouse(&self, tenant: &str) -> Result<Option<String>, ControlError> {
+        Ok(self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT name FROM pubfn.tenant_databases WHERE tenant = $1 AND kind = 'managed'
+                 ORDER BY created_at, name LIMIT 1",
+                &[&tenant],
+            )
+            .await?
+            .map(|row| row.get(0)))
     }
 
     /// The tenant's databases.

@@ -1,0 +1,144 @@
+//! Handlers pasted from Peliqan, as its documentation writes them, end to end over HTTP: `pq`,
+//! `request` and `RUN_CONTEXT` are there without an import, and the tenant's managed database
+//! is its warehouse, where a handler creates its own schemas and tables.
+
+#[path = "common/server.rs"]
+mod common;
+#[path = "common/warehouse.rs"]
+mod warehouse;
+
+use common::{Server, admin, deploy, fresh_database};
+use serde_json::json;
+use warehouse::{bearer, get, last_log};
+
+/// Peliqan's published-API boilerplate: no import, the global `request`, `pq`.
+const BOILERPLATE: &str = r#"
+def handler(request):
+    return {
+        "context": RUN_CONTEXT,
+        "warehouse": pq.DW_NAME,
+        "method": request["method"],
+        "same_pq": pq.dbconnect(pq.DW_NAME).name,
+    }
+"#;
+
+const FLASK_FORM: &str = r#"
+import pq as imported
+
+def handler():
+    return {"context": RUN_CONTEXT, "imported_is_global": imported is pq,
+            "warehouse": pq.DW_NAME, "args": request.args.get("x")}
+"#;
+
+/// A warehouse built from a handler: schema, table, index, view, function, rows.
+const BUILD_WAREHOUSE: &str = r#"
+def handler():
+    db = pq.dbconnect(pq.DW_NAME)
+    for statement in [
+        "CREATE SCHEMA IF NOT EXISTS salesforce",
+        "CREATE TABLE IF NOT EXISTS salesforce.accounts (id int PRIMARY KEY, name text, revenue numeric)",
+        "CREATE INDEX IF NOT EXISTS accounts_name ON salesforce.accounts (name)",
+        "CREATE OR REPLACE VIEW salesforce.big AS SELECT * FROM salesforce.accounts WHERE revenue > 100",
+        "CREATE OR REPLACE FUNCTION salesforce.double(x numeric) RETURNS numeric LANGUAGE sql AS $$ SELECT x * 2 $$",
+    ]:
+        db.execute(pq.DW_NAME, query=statement)
+    db.upsert(pq.DW_NAME, 'salesforce', 'accounts', 1, {'name': 'Acme', 'revenue': 500})
+    db.upsert(pq.DW_NAME, 'salesforce', 'accounts', 2, {'name': 'Tiny', 'revenue': 5})
+    big = db.fetch(pq.DW_NAME, 'salesforce', 'big')
+    doubled = db.fetch(pq.DW_NAME, query='SELECT salesforce.double(21) AS d', enable_python_types=False)
+    try:
+        db.execute(pq.DW_NAME, query='CREATE EXTENSION dblink')
+        untrusted = 'allowed'
+    except pq.DatabaseError as e:
+        untrusted = e.sqlstate
+    return {"big": [r["name"] for r in big], "doubled": doubled[0]["d"], "dblink": untrusted}
+"#;
+
+async fn tenant_with_warehouse(server: &Server, tenant: &str) {
+    assert_eq!(
+        admin(server, "POST", "/tenants", json!({"name": tenant}))
+            .await
+            .status,
+        201
+    );
+    let created = admin(
+        server,
+        "PUT",
+        &format!("/tenants/{tenant}/databases/dw_2"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{created:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pq_request_and_run_context_are_there_without_an_import() {
+    let db = fresh_database("peliqanenv").await;
+    let server = Server::start(Some(&db), &[]);
+    tenant_with_warehouse(&server, "acme").await;
+    for (name, script) in [("boiler", BOILERPLATE), ("flask", FLASK_FORM)] {
+        deploy(
+            &server,
+            "acme",
+            name,
+            json!({"method": "GET", "route": format!("/{name}"), "script": script}),
+        )
+        .await;
+    }
+    let auth = bearer(&server, "acme").await;
+    let reply = get(&server, "/acme/boiler", &auth).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        last_log(&server, "acme", "boiler").await
+    );
+    assert_eq!(
+        reply.json(),
+        json!({"context": "api_handler", "warehouse": "dw_2", "method": "GET", "same_pq": "dw_2"})
+    );
+    let reply = get(&server, "/acme/flask?x=1", &auth).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        last_log(&server, "acme", "flask").await
+    );
+    assert_eq!(
+        reply.json(),
+        json!({"context": "api_handler", "imported_is_global": true, "warehouse": "dw_2", "args": "1"})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handler_builds_its_own_warehouse_but_no_untrusted_extension() {
+    let db = fresh_database("peliqandw").await;
+    let server = Server::start(Some(&db), &[]);
+    tenant_with_warehouse(&server, "acme").await;
+    deploy(
+        &server,
+        "acme",
+        "build",
+        json!({"method": "POST", "route": "/build", "script": BUILD_WAREHOUSE}),
+    )
+    .await;
+    let auth = bearer(&server, "acme").await;
+    let reply = common::request(
+        "POST",
+        &format!("{}/acme/build", server.base),
+        &[("authorization", &auth)],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        last_log(&server, "acme", "build").await
+    );
+    // 42501: permission denied to create an untrusted extension.
+    assert_eq!(
+        reply.json(),
+        json!({"big": ["Acme"], "doubled": 42, "dblink": "42501"})
+    );
+}
