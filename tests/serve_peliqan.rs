@@ -142,3 +142,101 @@ async fn a_handler_builds_its_own_warehouse_but_no_untrusted_extension() {
         json!({"big": ["Acme"], "doubled": 42, "dblink": "42501"})
     );
 }
+
+/// Peliqan's pipeline write, then the rows back with Peliqan's fetch options.
+const WRITE_THEN_FETCH: &str = r#"
+import datetime, decimal
+
+def handler():
+    db = pq.dbconnect(pq.DW_NAME)
+    first = db.write('crm', 'contacts', [
+        {'id': 1, 'name': 'Ada', 'score': 1.5, 'joined': datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)},
+        {'id': 2, 'name': 'Bob', 'score': None, 'joined': None},
+    ], pk='id')
+    # A new key adds a column; a record without a key empties it; an unchanged row is not touched.
+    second = db.write('crm', 'contacts', [
+        {'id': 1, 'name': 'Ada', 'tags': ['x']},
+        {'id': 2, 'name': 'Bob', 'score': None, 'joined': None},
+    ], pk='id')
+    rows = db.fetch(pq.DW_NAME, 'crm', 'contacts', order_by='id', fillnat_with='never', fillna_with='-')
+    typed = db.fetch(pq.DW_NAME, query="SELECT timestamptz '2026-01-02 03:04:05+00' AS t, 2.50::numeric AS n",
+                     enable_datetime_as_string=False)[0]
+    shifted = db.fetch(pq.DW_NAME, query="SELECT timestamptz '2026-01-02 03:04:05+00' AS t", tz='+02:00')[0]
+    loaded = pq.load_table(schema_name='crm', table_name='contacts', order_by='id')
+    try:
+        db.fetch(pq.DW_NAME, 'crm', 'contacts', df=True)
+        df = 'allowed'
+    except NotImplementedError as e:
+        df = str(e)
+    return {
+        'first': first, 'second': second,
+        'rows': [{k: r[k] for k in ('id', 'name', 'score', 'joined', 'tags')} for r in rows],
+        'typed': [type(typed['t']).__name__, str(typed['t']), type(typed['n']).__name__],
+        'shifted': shifted['t'],
+        'loaded': [r['name'] for r in loaded],
+        'df': df,
+    }
+"#;
+
+/// Peliqan merges a dict's top-level keys into the state.
+const STATE_MERGE: &str = r#"
+def handler():
+    pq.set_state({'a': 1, 'b': 1})
+    pq.set_state({'b': 2, 'c': 3})
+    return pq.get_state()
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn write_fetch_load_table_and_state_as_peliqan_has_them() {
+    let db = fresh_database("peliqanwrite").await;
+    let server = Server::start(Some(&db), &[]);
+    tenant_with_warehouse(&server, "acme").await;
+    for (name, script) in [("write", WRITE_THEN_FETCH), ("state", STATE_MERGE)] {
+        deploy(
+            &server,
+            "acme",
+            name,
+            json!({"method": "GET", "route": format!("/{name}"), "script": script}),
+        )
+        .await;
+    }
+    let auth = bearer(&server, "acme").await;
+    let reply = get(&server, "/acme/write", &auth).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        last_log(&server, "acme", "write").await
+    );
+    let out = reply.json();
+    assert_eq!(
+        out["first"],
+        json!({"status": "success", "table": "crm.contacts", "rows_written": 2,
+               "rows_changed": 2, "columns_added": []})
+    );
+    assert_eq!(
+        out["second"],
+        json!({"status": "success", "table": "crm.contacts", "rows_written": 2,
+               "rows_changed": 1, "columns_added": ["tags"]})
+    );
+    assert_eq!(
+        out["rows"],
+        json!([
+            {"id": 1, "name": "Ada", "score": "-", "joined": "never", "tags": ["x"]},
+            {"id": 2, "name": "Bob", "score": "-", "joined": "never", "tags": "-"},
+        ])
+    );
+    assert_eq!(
+        out["typed"],
+        json!(["datetime", "2026-01-02 03:04:05+00:00", "Decimal"])
+    );
+    assert_eq!(out["shifted"], "2026-01-02T05:04:05+02:00");
+    assert_eq!(out["loaded"], json!(["Ada", "Bob"]));
+    assert!(
+        out["df"].as_str().unwrap().contains("needs pandas"),
+        "{}",
+        out["df"]
+    );
+    let state = get(&server, "/acme/state", &auth).await;
+    assert_eq!(state.json(), json!({"a": 1, "b": 2, "c": 3}));
+}

@@ -44,9 +44,12 @@ async fn types_filters_params_and_errors() {
 import decimal, datetime, pq
 def handler():
     c = pq.dbconnect('dw_2')
-    row = c.fetch('dw_2', 'salesforce', 'accounts', where={'id': 1})[0]
+    row = c.fetch('dw_2', 'salesforce', 'accounts', where={'id': 1}, enable_datetime_as_string=False)[0]
+    # Peliqan's default: dates and timestamps as ISO 8601 text.
+    default = c.fetch('dw_2', 'salesforce', 'accounts', where={'id': 1})[0]
     plain = c.fetch('dw_2', 'salesforce', 'accounts', where={'id': 1}, enable_python_types=False)[0]
     out = {name: type(value).__name__ for name, value in row.items()}
+    out['default_dates'] = [default['created'], default['day']]
     out['revenue_value'] = str(row['revenue'])
     out['plain_revenue'] = plain['revenue']
     out['plain_created'] = plain['created']
@@ -100,6 +103,10 @@ def handler():
     assert_eq!(out["revenue_value"], "1234.50");
     assert_eq!(out["plain_revenue"], 1234.5);
     assert_eq!(out["plain_created"], "2026-01-02T03:04:05+00:00");
+    assert_eq!(
+        out["default_dates"],
+        json!(["2026-01-02T03:04:05+00:00", "2026-02-03"])
+    );
     assert_eq!(out["logo_hex"], "0102");
     assert_eq!(out["ordered"], json!([2]));
     assert_eq!(out["query"], json!([{"name": "Acme"}]));

@@ -24,7 +24,7 @@ use libfuzzer_sys::fuzz_target;
 use pubfn::host::response::{ResponseLimits, ResponseSlot, set_body, set_head};
 use pubfn::BoxError;
 use pubfn::host::secret::{SecretError, SecretSource};
-use pubfn::host::state::StateStore;
+use pubfn::host::state::{StateError, StateStore};
 use pubfn::host::{AbiError, error_report, secret, state};
 use serde_json::Value;
 
@@ -124,8 +124,12 @@ impl StateStore for State {
         Ok(self.0.lock().unwrap().clone())
     }
 
-    async fn set(&self, value: Value) -> Result<(), BoxError> {
-        *self.0.lock().unwrap() = value;
+    async fn merge(&self, patch: serde_json::Map<String, Value>) -> Result<(), StateError> {
+        let mut state = self.0.lock().unwrap();
+        if !state.is_object() {
+            *state = Value::Object(Default::default());
+        }
+        state.as_object_mut().unwrap().extend(patch);
         Ok(())
     }
 }

@@ -11,7 +11,7 @@ RUN_CONTEXT = "api_handler"
 # The tenant's default warehouse (its first managed database), set for each request.
 DW_NAME = None
 
-from ._db import DatabaseConnection, dbconnect
+from ._db import DatabaseConnection, dbconnect, load_table
 from ._request import Headers, Request, request
 from ._tenant import get_secret, get_state, set_state
 from .errors import (DatabaseError, DatabaseNotConfigured, DatabaseNotFound,
@@ -19,4 +19,5 @@ from .errors import (DatabaseError, DatabaseNotConfigured, DatabaseNotFound,
 
 __all__ = ["DW_NAME", "RUN_CONTEXT", "DatabaseConnection", "DatabaseError", "DatabaseNotConfigured", "DatabaseNotFound",
            "DatabaseUnavailable", "Headers", "HostError", "PqError", "Request", "SecretNotFound",
-           "StateError", "dbconnect", "get_secret", "get_state", "request", "set_state"]
+           "StateError", "dbconnect", "get_secret", "get_state", "load_table", "request",
+           "set_state"]

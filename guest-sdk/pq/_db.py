@@ -4,110 +4,9 @@ back as JSON and are turned into Python values by column type here."""
 import base64
 import datetime
 import decimal
-import json
 
-from . import _abi
+from . import _abi, _rows
 from .errors import DatabaseError
-
-_loads = json.loads
-_Decimal = decimal.Decimal
-
-_INTS = {"int2", "int4", "int8", "oid"}
-# Types whose JSON never holds a number with a fraction, so their values need no look.
-_NEVER_FRACTIONAL = {"text", "varchar", "bpchar", "char", "name", "bool", "uuid", "date", "time",
-                     "timetz", "timestamp", "timestamptz", "interval", "inet", "cidr",
-                     "macaddr", "xml", *_INTS}
-_FLOATS = {"float4", "float8"}
-
-
-def _decimal(value):
-    return value if isinstance(value, _Decimal) else _Decimal(str(value))
-
-
-def _number(value):
-    """A numeric as a JSON-friendly number: int when integral, else float."""
-    value = _decimal(value)
-    if value.is_finite() and value == value.to_integral_value():
-        return int(value)
-    return float(value)
-
-
-def _parse_timestamp(text):
-    return datetime.datetime.fromisoformat(text)
-
-
-_PYTHON_TYPES = {
-    "timestamptz": _parse_timestamp,
-    "timestamp": _parse_timestamp,
-    "date": datetime.date.fromisoformat,
-    "time": datetime.time.fromisoformat,
-}
-
-
-def _plain_json(value):
-    """A json/jsonb value with its numbers as int or float, as json.loads would give them."""
-    if isinstance(value, _Decimal):
-        return float(value)
-    if isinstance(value, list):
-        return [_plain_json(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain_json(v) for k, v in value.items()}
-    return value
-
-
-def _converter(pg_type, python_types):
-    base = pg_type.lstrip("_")
-    if base in ("json", "jsonb"):
-        return _plain_json
-    if base in _FLOATS:
-        scalar = float
-    elif base in _INTS:
-        scalar = int
-    elif base == "numeric":
-        scalar = _decimal if python_types else _number
-    elif base == "bytea":
-        scalar = lambda v: bytes.fromhex(v[2:]) if isinstance(v, str) and v.startswith("\\x") else v  # noqa: E731
-    elif python_types and base in _PYTHON_TYPES:
-        scalar = _PYTHON_TYPES[base]
-    else:
-        return None
-    if pg_type.startswith("_"):
-        def convert_list(value):
-            return [convert_list(v) if isinstance(v, list) else (None if v is None else scalar(v)) for v in value]
-        return convert_list
-    return scalar
-
-
-def _rows(raw, python_types, fillna_with):
-    """Rows of a fetch result as dicts; numerics are Decimal (float without python types)."""
-    result = _loads(raw, parse_float=_Decimal)
-    rows = result["rows"]
-    if not rows:
-        return rows
-    # Column by column, and only the columns that need it: this runs inside the interpreter
-    # for every value of every row, so it is the fetch's main cost in the guest.
-    for column in result["columns"]:
-        name = column["name"]
-        convert = _converter(column["type"], python_types)
-        if convert is None:
-            if column["type"] in _NEVER_FRACTIONAL:
-                continue
-            convert = _untyped_number
-        for row in rows:
-            value = row[name]
-            if value is not None:
-                row[name] = convert(value)
-    if fillna_with is not None:
-        for row in rows:
-            for name, value in row.items():
-                if value is None:
-                    row[name] = fillna_with
-    return rows
-
-
-def _untyped_number(value):
-    """A non-integer number of a column without a converter is a float, as json.loads gives."""
-    return float(value) if value.__class__ is _Decimal else value
 
 
 def _jsonable(value):
@@ -176,55 +75,70 @@ class DatabaseConnection:
         request["connection"] = self.name
         return _abi.db_call(request)
 
-    def _rows(self, request, python_types, fillna_with):
+    def _rows(self, request, python_types, fillna_with, **options):
         request["connection"] = self.name
-        return _rows(_abi.call_raw_db(request), python_types, fillna_with)
+        return _rows.rows(_abi.call_raw_db(request), python_types, fillna_with, **options)
 
-    def fetch(self, db, schema=None, table=None, *, where=None, order_by=None, limit=None,
-              offset=None, query=None, params=None, fillna_with=None, enable_python_types=True):
-        """Rows of `schema.table` (filtered by `where`, a dict of column → value), or of
-        `query='... %s ...'` with bound `params=[...]`, as a list of dicts."""
+    def fetch(self, db_name, schema_name=None, table_name=None, query=None, df=False,
+              fillna_with=None, fillnat_with=None, enable_python_types=True,
+              enable_datetime_as_string=True, tz="UTC", *, where=None, order_by=None,
+              limit=None, offset=None, params=None, schema=None, table=None):
+        """Rows of `schema_name.table_name`, or of `query` (with `%s` placeholders bound to
+        `params`), as a list of dicts, with Peliqan's options: NULLs filled with
+        `fillna_with` (`fillnat_with` for date and time columns), numerics as Decimal with
+        `enable_python_types` (else int or float), dates and timestamps as ISO 8601 text with
+        `enable_datetime_as_string` (else datetime objects), timestamps with a time zone in
+        `tz`. Extensions of pubfn's: `where` (column -> value), `order_by`, `limit`, `offset`.
+        `schema`/`table` are accepted for `schema_name`/`table_name`."""
+        if df:
+            raise NotImplementedError(
+                "df=True needs pandas, which this runtime does not include yet: use the rows "
+                "fetch returns (a list of dicts)")
         options = {"where": {k: _jsonable(v) for k, v in (where or {}).items()} or None,
-                   "order_by": order_by, "limit": limit, "offset": offset, "query": query,
+                   "order_by": order_by, "limit": limit, "offset": offset, "query": query or None,
                    "params": [_jsonable(p) for p in params] if params is not None else None}
-        request = {"op": "fetch", "db": db, "schema": schema, "table": table, "options": options}
-        return self._rows(request, enable_python_types, fillna_with)
+        request = {"op": "fetch", "db": db_name, "schema": schema_name or schema,
+                   "table": table_name or table, "options": options}
+        return self._rows(request, enable_python_types, fillna_with, fillnat_with=fillnat_with,
+                          datetime_as_string=enable_datetime_as_string, tz=tz)
 
     def _one(self, request, enable_python_types, fillna_with):
         rows = self._rows(request, enable_python_types, fillna_with)
         return rows[0] if rows else None
 
-    def insert(self, db, schema, table, record, *, fillna_with=None, enable_python_types=True):
+    def insert(self, db_name, schema_name, table_name, record, *, fillna_with=None,
+               enable_python_types=True):
         """Inserts `record` (a dict of column → value) and returns the inserted row."""
-        request = {"op": "insert", "db": db, "schema": schema, "table": table,
+        request = {"op": "insert", "db": db_name, "schema": schema_name, "table": table_name,
                    "record": _record(record)}
         return self._one(request, enable_python_types, fillna_with)
 
-    def update(self, db, schema, table, pk, record, *, fillna_with=None,
+    def update(self, db_name, schema_name, table_name, pk, record, *, fillna_with=None,
                enable_python_types=True):
         """Updates the row whose primary key is `pk` and returns it (None if there is none)."""
-        request = {"op": "update", "db": db, "schema": schema, "table": table,
+        request = {"op": "update", "db": db_name, "schema": schema_name, "table": table_name,
                    "record": _record(record), **_pk_fields(pk)}
         return self._one(request, enable_python_types, fillna_with)
 
-    def upsert(self, db, schema, table, pk, record, *, fillna_with=None,
+    def upsert(self, db_name, schema_name, table_name, pk, record, *, fillna_with=None,
                enable_python_types=True):
         """Inserts the row with primary key `pk`, or updates the columns of `record` in it if
         it exists; returns the row."""
-        request = {"op": "upsert", "db": db, "schema": schema, "table": table,
+        request = {"op": "upsert", "db": db_name, "schema": schema_name, "table": table_name,
                    "record": _record(record or {}), **_pk_fields(pk)}
         return self._one(request, enable_python_types, fillna_with)
 
-    def delete(self, db, schema, table, pk):
+    def delete(self, db_name, schema_name, table_name, pk):
         """Deletes the row whose primary key is `pk`; returns the number of rows deleted."""
-        request = {"op": "delete", "db": db, "schema": schema, "table": table, **_pk_fields(pk)}
+        request = {"op": "delete", "db": db_name, "schema": schema_name, "table": table_name,
+                   **_pk_fields(pk)}
         return self._call(request)["rowcount"]
 
-    def execute(self, db, query, params=None):
+    def execute(self, db_name, query, params=None):
         """Runs one statement with bound `params`; returns `{"rowcount": n}`."""
         if not isinstance(query, str):
             raise TypeError("query must be a str")
-        return self._call({"op": "execute", "db": db, "query": query,
+        return self._call({"op": "execute", "db": db_name, "query": query,
                            "params": [_jsonable(p) for p in params] if params is not None else None})
 
     def transaction(self, db):
@@ -232,6 +146,39 @@ class DatabaseConnection:
         transaction: committed at the end of the block, rolled back if it raises. A request
         that ends with the transaction still open rolls it back."""
         return _Transaction(self, db)
+
+    def write(self, schema_name, table_name, records, object_schema=None, pk=None,
+              db_name=None, **options):
+        """Peliqan's pipeline write: creates the table (and missing columns) as needed and
+        upserts `records` on `pk`; see pq._write."""
+        from . import _write
+        return _write.write(self, db_name or self.name, schema_name, table_name, records,
+                            object_schema=object_schema, pk=pk, **options)
+
+    def create_schema(self, schema_name, db_name=None):
+        """Creates `schema_name` in the database if it does not exist."""
+        from . import _write
+        return _write.create_schema(self, db_name or self.name, schema_name)
+
+    def create_table(self, schema_name, table_name, object_schema=None, pk=None, db_name=None,
+                     records=None):
+        """Creates `schema_name.table_name` if it does not exist, its columns from
+        `object_schema` (JSON Schema `properties`) or inferred from sample `records`."""
+        from . import _write
+        return _write.create_table(self, db_name or self.name, schema_name, table_name,
+                                   object_schema=object_schema, pk=pk, records=records)
+
+
+def load_table(db_name="", schema_name="", table_name="", query="", **options):
+    """Peliqan's `pq.load_table`: `dbconnect(db_name).fetch(db_name, ...)`, the tenant's
+    warehouse when `db_name` is empty."""
+    import pq
+    name = db_name or pq.DW_NAME
+    if not name:
+        raise DatabaseError("load_table: no db_name, and the tenant has no warehouse")
+    return dbconnect(name).fetch(name, schema_name or None, table_name or None, query or None,
+                                 **options)
+
 
 def dbconnect(name):
     """Opens the tenant's database `name`; raises pq.DatabaseNotFound for an unknown name."""

@@ -28,7 +28,8 @@ def get_state():
 
 
 def set_state(state):
-    """Replaces the endpoint's state with `state`, a JSON-serialisable dict of at most 64 KiB."""
+    """Merges `state`'s top-level keys into the endpoint's state, as Peliqan does (a key set
+    to None stays, as null). The merged state is at most 64 KiB of JSON."""
     if not isinstance(state, dict):
         raise TypeError(f"set_state() takes a dict, not {type(state).__name__}")
     try:

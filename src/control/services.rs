@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::Store;
 use crate::BoxError;
+use crate::host::state::{MAX_STATE_BYTES, StateError};
 use crate::host::{SecretError, SecretSource, StateStore};
 
 /// A tenant's secrets, as the registry cached them: still sealed, opened on use.
@@ -49,10 +50,11 @@ impl StateStore for EndpointStateStore {
             .await?)
     }
 
-    async fn set(&self, value: Value) -> Result<(), BoxError> {
-        Ok(self
-            .store
-            .set_endpoint_state(&self.tenant, &self.endpoint, &value)
-            .await?)
+    async fn merge(&self, patch: Map<String, Value>) -> Result<(), StateError> {
+        self.store
+            .merge_endpoint_state(&self.tenant, &self.endpoint, &patch, MAX_STATE_BYTES)
+            .await
+            .map_err(|e| StateError::Unavailable(Box::new(e)))?
+            .map_err(StateError::TooLarge)
     }
 }
