@@ -34,4 +34,6 @@ pub struct HttpState {
     /// The `Content-Security-Policy` added to every handler's response (`sandbox` unless the
     /// operator chose otherwise); `None` adds none.
     pub tenant_csp: Option<hyper::header::HeaderValue>,
+    /// Proxies (the load balancer) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }

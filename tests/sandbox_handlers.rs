@@ -18,6 +18,7 @@ def handler():
         "multi": request.headers.getlist("x-multi"),
         "data": repr(request.data), "get_data": request.get_data(as_text=True),
         "form": request.form, "view_args": request.view_args,
+        "remote_addr": request.remote_addr,
     }
 "#;
     let request = GuestRequest {
@@ -37,6 +38,7 @@ def handler():
         path_params: [("id".to_string(), "7".to_string())].into(),
         body: b"name=Ada&lang=py".to_vec(),
         warehouse: None,
+        remote_addr: "203.0.113.9".into(),
     };
     let reply = sandbox()
         .handle(call("alpha", "flask", script, request))
@@ -51,7 +53,9 @@ def handler():
     assert_eq!(body["ua"], "curl/8");
     assert_eq!(body["ct"], "application/x-www-form-urlencoded");
     assert_eq!(body["multi"], serde_json::json!(["1", "2"]));
-    assert_eq!(body["data"], "b'name=Ada&lang=py'");
+    // As in Flask: a form body's fields are in `form`, and `data` is empty; get_data() is raw.
+    assert_eq!(body["data"], "b''");
+    assert_eq!(body["remote_addr"], "203.0.113.9");
     assert_eq!(body["get_data"], "name=Ada&lang=py");
     assert_eq!(
         body["form"],

@@ -22,7 +22,8 @@ def handler():
             'logo': b'\x00\xff\x01bytes', 'uid': uuid.UUID('12345678-1234-5678-1234-567812345678'),
             'span': '3 days 04:05:06', 'day': datetime.date(2026, 7, 8)}
     inserted = c.insert('dw_2', 'salesforce', 'accounts', sent)
-    back = c.fetch('dw_2', 'salesforce', 'accounts', where={'id': 10})[0]
+    # Python objects both ways (fetch gives dates as text by default, as Peliqan does).
+    back = c.fetch('dw_2', 'salesforce', 'accounts', where={'id': 10}, enable_datetime_as_string=False)[0]
     expected = dict(sent, uid=str(sent['uid']))
     out = {'mismatch': {k: [repr(v), repr(back[k])] for k, v in expected.items() if back[k] != v},
            'inserted_equals_fetched': inserted == back}
@@ -71,7 +72,7 @@ def handler():
             'days': [datetime.date(2026, 1, 2)], 'ints': [[1, 2], [3, 4]], 'other': '10.0.0.1',
             'nothing': None}
     c.insert('dw_2', 'public', 'more', more)
-    got = c.fetch('dw_2', 'public', 'more')[0]
+    got = c.fetch('dw_2', 'public', 'more', enable_datetime_as_string=False)[0]
     out['mismatch_more'] = {k: [repr(v), repr(got[k])] for k, v in more.items() if got[k] != v}
     out['more_plain'] = c.fetch('dw_2', 'public', 'more', enable_python_types=False)[0]
     return out

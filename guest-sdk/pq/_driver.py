@@ -25,7 +25,7 @@ import _pq
 
 import pq as _pq_package
 
-from . import _abi, _request, _response
+from . import _abi, _multidict, _request, _response
 from .errors import DatabaseUnavailable
 
 SCRIPT_NAME = "handler.py"
@@ -202,6 +202,9 @@ def handle_request():
     except _response.BadReturn as exc:
         _flush()
         return _report("return", str(exc))
+    except _multidict.BadRequest as exc:
+        _flush()
+        return _report("client_error", str(exc), status=exc.status)
     except BaseException as exc:
         _flush()
         return _report_exception(exc)

@@ -267,6 +267,7 @@ pub fn guest_request(
         path_params,
         body,
         warehouse: None,
+        remote_addr: String::new(),
     }
 }
 

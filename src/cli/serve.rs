@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// cookies and Service Workers. An empty value adds none.
     #[arg(long, default_value = "sandbox")]
     pub tenant_csp: String,
+    /// A proxy (the load balancer) whose `X-Forwarded-For` names the client handlers see as
+    /// `request.remote_addr`; repeatable. Without it, the peer's address.
+    #[arg(long = "trusted-proxy")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// PostgreSQL for the metadata; without it, a private cluster under --data-dir is started.
     #[arg(long, env = "PUBFN_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -215,6 +219,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         metrics_token: args.metrics_token.clone().filter(|t| !t.is_empty()),
         tenant_domain: args.tenant_domain.clone(),
         tenant_csp: tenant_csp(&args.tenant_csp)?,
+        trusted_proxies: args.trusted_proxies.clone(),
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -28,6 +28,9 @@ pub enum ReportKind {
     Return,
     /// The script has no callable `handler`.
     NoHandler,
+    /// The request cannot be served as sent (a malformed JSON body, a missing form key):
+    /// `status` says how the client is answered (400 or 415).
+    ClientError,
 }
 
 /// Why the guest says a compile, load or handle call failed.
@@ -49,6 +52,8 @@ pub struct GuestErrorReport {
     pub column: Option<u32>,
     /// The offending source line of a syntax error.
     pub text: Option<String>,
+    /// The status a `client_error` asks for.
+    pub status: Option<u16>,
 }
 
 /// Decodes a report, refusing oversized or malformed ones.

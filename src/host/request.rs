@@ -26,6 +26,9 @@ pub struct GuestRequest {
     pub body: Vec<u8>,
     /// The tenant's default warehouse (`pq.DW_NAME`): its first managed database, if any.
     pub warehouse: Option<String>,
+    /// The client's address (`request.remote_addr`): the peer, or what a trusted proxy said
+    /// the client was; empty when there is no client (a draft, `pubfn run`).
+    pub remote_addr: String,
 }
 
 #[derive(Serialize)]
@@ -37,6 +40,7 @@ struct Head<'a> {
     headers: Vec<(&'a str, String)>,
     path_params: &'a BTreeMap<String, String>,
     warehouse: Option<&'a str>,
+    remote_addr: &'a str,
 }
 
 /// `PQ_OP_REQUEST_HEAD`: the request minus its body, as JSON.
@@ -61,6 +65,7 @@ pub fn head(request: Option<&GuestRequest>) -> Result<Vec<u8>, AbiError> {
             .collect(),
         path_params: &request.path_params,
         warehouse: request.warehouse.as_deref(),
+        remote_addr: &request.remote_addr,
     };
     serde_json::to_vec(&head).map_err(|e| AbiError::new(AbiError::HOST, e.to_string()))
 }

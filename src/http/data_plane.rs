@@ -37,6 +37,33 @@ pub struct TenantAddress {
     pub route: Vec<String>,
     /// Whether the tenant was named by the host (`{tenant}.<domain>`): an origin of its own.
     pub own_host: bool,
+    /// The connection's peer (none for a request made inside the server, the console's try).
+    pub peer: Option<std::net::IpAddr>,
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy, whose
+/// `X-Forwarded-For` is then read from its right end to the first address not itself trusted.
+pub fn client_address(
+    peer: Option<std::net::IpAddr>,
+    forwarded_for: &[&str],
+    trusted: &[std::net::IpAddr],
+) -> String {
+    let Some(mut client) = peer else {
+        return String::new();
+    };
+    let chain = forwarded_for
+        .iter()
+        .flat_map(|header| header.split(','))
+        .map(str::trim)
+        .filter_map(|hop| hop.parse::<std::net::IpAddr>().ok())
+        .collect::<Vec<_>>();
+    for hop in chain.into_iter().rev() {
+        if !trusted.contains(&client) {
+            break;
+        }
+        client = hop;
+    }
+    client.to_string()
 }
 
 /// Serves one data-plane request. Every outcome is counted, and a response the sandbox worked
@@ -136,7 +163,16 @@ where
     )
     .await?;
     let params = admitted.params.clone();
-    let guest = guest_request(&read.parts, read.body.to_vec(), &address.route, params);
+    let forwarded: Vec<&str> = read
+        .parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let remote_addr = client_address(address.peer, &forwarded, &state.trusted_proxies);
+    let mut guest = guest_request(&read.parts, read.body.to_vec(), &address.route, params);
+    guest.remote_addr = remote_addr;
     let invocation = app.invoke(admitted, guest, request_id).await;
     trace.sandbox = Some(invocation.run.sandbox_time);
     trace.db = invocation.run.db_time;
@@ -184,3 +220,29 @@ where
 
 /// The path below a tenant that tells a client what its token is, without running any Python.
 pub const WHOAMI: &str = "_whoami";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client() {
+        let ip = |text: &str| text.parse::<std::net::IpAddr>().unwrap();
+        let proxy = [ip("10.0.0.1")];
+        // An untrusted peer is the client, whatever it forwards.
+        assert_eq!(
+            client_address(Some(ip("198.51.100.7")), &["1.2.3.4"], &proxy),
+            "198.51.100.7"
+        );
+        // The proxy's last hop is the client; what the client itself claimed further left is not.
+        assert_eq!(
+            client_address(Some(ip("10.0.0.1")), &["6.6.6.6, 203.0.113.9"], &proxy),
+            "203.0.113.9"
+        );
+        assert_eq!(
+            client_address(Some(ip("10.0.0.1")), &["junk"], &proxy),
+            "10.0.0.1"
+        );
+        assert_eq!(client_address(None, &[], &proxy), "");
+    }
+}

@@ -43,6 +43,9 @@ pub enum Problem {
     /// Clashes with existing state.
     #[error("{0}")]
     Conflict(String),
+    /// A body of a type the handler cannot read.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// Body over the limit.
     #[error("request body over the limit of {0} bytes")]
     TooLarge(usize),
@@ -116,6 +119,11 @@ impl Problem {
     pub fn for_call(kind: &CallErrorKind) -> Problem {
         match kind {
             CallErrorKind::BadReturn(m) => Problem::BadReturn(m.clone()),
+            CallErrorKind::ClientError {
+                status: 415,
+                message,
+            } => Problem::UnsupportedMediaType(message.clone()),
+            CallErrorKind::ClientError { message, .. } => Problem::BadRequest(message.clone()),
             CallErrorKind::CpuLimit { .. } | CallErrorKind::WallLimit { .. } => {
                 Problem::Timeout(kind.to_string())
             }
@@ -139,6 +147,7 @@ impl Problem {
             Problem::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Problem::Conflict(_) => StatusCode::CONFLICT,
             Problem::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Problem::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Problem::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Problem::HandlerFailed | Problem::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Problem::BadReturn(_) => StatusCode::BAD_GATEWAY,

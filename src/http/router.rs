@@ -14,6 +14,7 @@ use super::{HttpState, admin, data_plane};
 pub async fn route(
     state: &HttpState,
     surface: Surface,
+    peer: std::net::SocketAddr,
     request: Request<Incoming>,
     request_id: &str,
 ) -> Result<Response<Body>, Problem> {
@@ -36,6 +37,7 @@ pub async fn route(
             tenant,
             route: segments,
             own_host: true,
+            peer: Some(peer.ip()),
         };
         return data_plane::handle(state, request, address, request_id).await;
     }
@@ -77,6 +79,7 @@ pub async fn route(
                 tenant,
                 route: segments.collect(),
                 own_host: false,
+                peer: Some(peer.ip()),
             };
             data_plane::handle(state, request, address, request_id).await
         }

@@ -153,7 +153,7 @@ pub async fn serve(
 async fn handle(
     state: Arc<HttpState>,
     surface: Surface,
-    _peer: SocketAddr,
+    peer: SocketAddr,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let request_id = new_request_id();
@@ -162,7 +162,7 @@ async fn handle(
         let started = std::time::Instant::now();
         // The path only: a query string may carry what logs must never hold.
         let (method, path) = (request.method().clone(), request.uri().path().to_string());
-        let mut response = match router::route(&state, surface, request, &request_id).await {
+        let mut response = match router::route(&state, surface, peer, request, &request_id).await {
             Ok(response) => response,
             Err(problem) => problem.into_response(&request_id),
         };

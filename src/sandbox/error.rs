@@ -75,6 +75,14 @@ pub enum CallErrorKind {
     NoHandler(String),
     /// The handler returned something that is not a response.
     BadReturn(String),
+    /// The request cannot be served as sent (the SDK's BadRequest, as Flask raises it): 400,
+    /// or 415 for a body that is not JSON where JSON was read.
+    ClientError {
+        /// 400 or 415.
+        status: u16,
+        /// What is wrong with the request.
+        message: String,
+    },
     /// The guest ran past its CPU limit.
     CpuLimit {
         /// The limit, in milliseconds.
@@ -152,6 +160,9 @@ impl std::fmt::Display for CallErrorKind {
                 write!(f, "database unavailable: {message}")
             }
             CallErrorKind::BadReturn(message) => write!(f, "bad handler return: {message}"),
+            CallErrorKind::ClientError { status, message } => {
+                write!(f, "the request was refused ({status}): {message}")
+            }
             CallErrorKind::CpuLimit { limit_ms } => {
                 write!(f, "CPU time limit of {limit_ms} ms exceeded")
             }

@@ -174,6 +174,11 @@ impl Instance {
             ReportKind::Return => CallErrorKind::BadReturn(report.message),
             ReportKind::NoHandler => CallErrorKind::NoHandler(report.message),
             ReportKind::DbUnavailable => CallErrorKind::DatabaseUnavailable(report.message),
+            // The guest says which status; only the two the SDK raises are taken.
+            ReportKind::ClientError => CallErrorKind::ClientError {
+                status: report.status.filter(|s| *s == 415).unwrap_or(400),
+                message: report.message,
+            },
             ReportKind::Exception
             | ReportKind::Memory
             | ReportKind::Recursion

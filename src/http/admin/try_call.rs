@@ -43,6 +43,7 @@ pub(super) async fn try_call(
         tenant: tenant.to_string(),
         route,
         own_host: false,
+        peer: None,
     };
     let response = data_plane::handle(state, request, address, request_id).await?;
     let (parts, body) = response.into_parts();
