@@ -10,6 +10,7 @@
 //! | add or remove a database, set or delete a secret | [`resources`] |
 //! | call an endpoint (admission, then the handler) | [`invoke`] |
 //! | run a draft script | [`drafts`] |
+//! | run SQL in, or load a CSV into, a tenant's own database | [`warehouse`] |
 //! | what every node does when a tenant changes | [`change`] |
 //! | the embedded server's demo tenant | [`demo`] |
 
@@ -22,6 +23,7 @@ pub mod invoke;
 pub mod resources;
 pub mod tenants;
 pub mod tokens;
+pub mod warehouse;
 
 use std::sync::Arc;
 

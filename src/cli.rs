@@ -6,6 +6,7 @@ pub mod manage;
 pub mod resources;
 pub mod run;
 pub mod serve;
+mod upload;
 
 use clap::{Parser, Subcommand};
 

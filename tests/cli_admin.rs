@@ -179,3 +179,108 @@ async fn db_and_secret_verbs_drive_the_admin_api() {
     let (ok, _, err) = pubfn(&server, &["secret", "remove", "--tenant", "data", "TOKEN"]);
     assert!(!ok && err.contains("404"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sql_and_csv_loads_reach_the_tenants_warehouse_as_its_role() {
+    let db = fresh_database("cliwarehouse").await;
+    let server = Server::start(Some(&db), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    assert!(pubfn(&server, &["tenant", "create", "wh"]).0);
+    let (ok, _, err) = pubfn(&server, &["db", "add", "--tenant", "wh", "dw_2"]);
+    assert!(ok, "{err}");
+    let schema = dir.path().join("schema.sql");
+    std::fs::write(
+        &schema,
+        "CREATE SCHEMA salesforce;\n\
+         CREATE TABLE salesforce.accounts (id int PRIMARY KEY, name text, revenue numeric);\n\
+         SELECT current_user::text AS who, 1 AS one;\n",
+    )
+    .unwrap();
+    let schema = schema.to_str().unwrap();
+    let (ok, out, err) = pubfn(
+        &server,
+        &["db", "sql", "--tenant", "wh", "dw_2", "-f", schema],
+    );
+    assert!(ok, "{err}");
+    let results: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(results[2]["columns"], serde_json::json!(["who", "one"]));
+    let who = results[2]["rows"][0][0].as_str().unwrap();
+    assert!(
+        who.starts_with("pf_r_"),
+        "SQL runs as the tenant's role, not {who}"
+    );
+
+    let csv = dir.path().join("accounts.csv");
+    std::fs::write(
+        &csv,
+        "id,name,revenue\n1,Acme,1250.50\n2,\"Globex, Inc\",\n3,Initech,99\n",
+    )
+    .unwrap();
+    let csv = csv.to_str().unwrap();
+    let load = [
+        "db",
+        "load",
+        "--tenant",
+        "wh",
+        "dw_2",
+        "salesforce.accounts",
+        csv,
+    ];
+    let (ok, out, err) = pubfn(&server, &load);
+    assert!(ok, "{err}");
+    let loaded: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        loaded,
+        serde_json::json!({"table": "salesforce.accounts", "columns": ["id", "name", "revenue"], "rows": 3})
+    );
+    // A value of the wrong type fails the whole load, naming its line and column.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "id,name,revenue\n10,A,1\n11,B,lots\n").unwrap();
+    let load_bad = [
+        "db",
+        "load",
+        "--tenant",
+        "wh",
+        "dw_2",
+        "salesforce.accounts",
+        bad.to_str().unwrap(),
+    ];
+    let (ok, _, err) = pubfn(&server, &load_bad);
+    assert!(!ok);
+    assert!(err.contains("line 3") && err.contains("revenue"), "{err}");
+    let count = dir.path().join("count.sql");
+    std::fs::write(&count, "SELECT count(*) FROM salesforce.accounts").unwrap();
+    let (ok, out, err) = pubfn(
+        &server,
+        &[
+            "db",
+            "sql",
+            "--tenant",
+            "wh",
+            "dw_2",
+            "-f",
+            count.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("\"3\""),
+        "nothing of the failed load stayed: {out}"
+    );
+    // What the role may not do, this may not do either.
+    let escape = dir.path().join("escape.sql");
+    std::fs::write(&escape, "CREATE EXTENSION dblink").unwrap();
+    let (ok, _, err) = pubfn(
+        &server,
+        &[
+            "db",
+            "sql",
+            "--tenant",
+            "wh",
+            "dw_2",
+            "-f",
+            escape.to_str().unwrap(),
+        ],
+    );
+    assert!(!ok && err.contains("42501"), "{err}");
+}

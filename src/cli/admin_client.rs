@@ -26,6 +26,31 @@ pub async fn call(
     path: &str,
     body: Option<Value>,
 ) -> Result<Value, String> {
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    send(
+        server,
+        method,
+        path,
+        "application/json",
+        Full::new(Bytes::from(payload)),
+    )
+    .await
+}
+
+/// Calls the admin API with a body of `content_type` (streamed if `body` is); returns the JSON
+/// answer, or the problem's detail as the error.
+pub async fn send<B>(
+    server: &ServerArgs,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: B,
+) -> Result<Value, String>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let key = crate::config::admin_key().ok_or("set PUBFN_ADMIN_KEY to the server's admin key")?;
     let base: hyper::Uri = server
         .server
@@ -48,14 +73,13 @@ pub async fn call(
             .await
             .map_err(|e| e.to_string())?;
     tokio::spawn(connection);
-    let payload = body.map(|b| b.to_string()).unwrap_or_default();
     let request = hyper::Request::builder()
         .method(method)
         .uri(format!("/admin/v1{path}"))
         .header("host", authority.as_str())
         .header("authorization", format!("Bearer {key}"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(payload)))
+        .header("content-type", content_type)
+        .body(body)
         .map_err(|e| e.to_string())?;
     let response = sender
         .send_request(request)

@@ -32,6 +32,31 @@ pub enum DbCommand {
         #[arg(long)]
         tenant: String,
     },
+    /// Run SQL in a tenant's database as the tenant's own role (from a file, or standard
+    /// input), and print what each statement did.
+    Sql {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The database.
+        name: String,
+        /// The SQL script; without it, standard input.
+        #[arg(short = 'f', long = "file")]
+        file: Option<PathBuf>,
+    },
+    /// Load a CSV file into a table of a tenant's database (its header row names the
+    /// columns), streamed, with progress on a terminal.
+    Load {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The database.
+        name: String,
+        /// The table, `schema.table`.
+        table: String,
+        /// The CSV file.
+        csv: PathBuf,
+    },
     /// Remove a tenant's database (a managed one is dropped with its data).
     Remove {
         /// The tenant.
@@ -92,6 +117,19 @@ pub async fn db(server: ServerArgs, command: DbCommand) -> ExitCode {
             let path = format!("/tenants/{tenant}/databases");
             call(&server, "GET", &path, None).await
         }
+        DbCommand::Sql { tenant, name, file } => match read_value(file) {
+            Ok(sql) => {
+                let path = format!("/tenants/{tenant}/databases/{name}/sql");
+                call(&server, "POST", &path, Some(json!({"sql": sql}))).await
+            }
+            Err(e) => Err(e),
+        },
+        DbCommand::Load {
+            tenant,
+            name,
+            table,
+            csv,
+        } => super::upload::load_csv(&server, &tenant, &name, &table, &csv).await,
         DbCommand::Remove { tenant, name } => {
             let path = format!("/tenants/{tenant}/databases/{name}");
             call(&server, "DELETE", &path, None).await

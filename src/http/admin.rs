@@ -51,13 +51,29 @@ pub async fn handle(
         caller.may_manage(&params.tenant)?;
     }
     let query = request.uri().query().unwrap_or("").to_string();
+    if op == Op::LoadCsv {
+        let csv = body_stream(request.into_body(), state.server_limits.body_timeout);
+        let loaded = app
+            .load_csv(&caller, &params.tenant, &params.name, &params.table, csv)
+            .await?;
+        return Ok(json_response(StatusCode::OK, &json!(loaded)));
+    }
     let body = read_body(request, MAX_ADMIN_BODY, state.server_limits.body_timeout)
         .await?
         .body;
     let (t, name) = (params.tenant.as_str(), params.name.as_str());
     let ok = |value: serde_json::Value| Ok(json_response(StatusCode::OK, &value));
     match op {
-        Op::OpenApi => unreachable!("answered above"),
+        Op::OpenApi | Op::LoadCsv => unreachable!("answered above"),
+        Op::RunSql => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Script {
+                sql: String,
+            }
+            let script: Script = parse(&body)?;
+            ok(json!(app.run_sql(&caller, t, name, &script.sql).await?))
+        }
         Op::CreateTenant => {
             #[derive(Deserialize)]
             #[serde(deny_unknown_fields)]
@@ -153,6 +169,30 @@ pub async fn handle(
             Ok(no_content())
         }
     }
+}
+
+/// Largest CSV a load takes, in bytes.
+const MAX_CSV_BYTES: usize = 1 << 30;
+
+/// A streamed request body: at most [`MAX_CSV_BYTES`], and each piece within `idle` of the
+/// last (a client that stops sending does not hold the load open).
+fn body_stream(
+    body: Incoming,
+    idle: std::time::Duration,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, crate::BoxError>> + Unpin {
+    use http_body_util::BodyExt;
+    let data = http_body_util::Limited::new(body, MAX_CSV_BYTES).into_data_stream();
+    Box::pin(futures_util::stream::unfold(
+        data,
+        move |mut data| async move {
+            use futures_util::StreamExt;
+            match tokio::time::timeout(idle, data.next()).await {
+                Ok(Some(item)) => Some((item, data)),
+                Ok(None) => None,
+                Err(_) => Some((Err("the body stopped arriving".into()), data)),
+            }
+        },
+    ))
 }
 
 /// `?limit=N&since=ID` of the logs call: at most 1,000 entries, 100 by default.

@@ -52,6 +52,10 @@ pub enum Op {
     GetDatabase,
     /// Remove a database.
     DeleteDatabase,
+    /// Run SQL in a database, as the tenant's role.
+    RunSql,
+    /// Load a CSV into a table of a database.
+    LoadCsv,
     /// Set a secret.
     PutSecret,
     /// List secrets.
@@ -147,6 +151,16 @@ pub static ROUTES: &[Route] = &[
         "/tenants/{tenant}/databases/{name}",
         Op::DeleteDatabase,
     ),
+    route(
+        Method::POST,
+        "/tenants/{tenant}/databases/{name}/sql",
+        Op::RunSql,
+    ),
+    route(
+        Method::POST,
+        "/tenants/{tenant}/databases/{name}/tables/{table}/csv",
+        Op::LoadCsv,
+    ),
     route(Method::GET, "/tenants/{tenant}/secrets", Op::ListSecrets),
     route(
         Method::PUT,
@@ -169,6 +183,8 @@ pub struct Params {
     pub name: String,
     /// `{jti}`.
     pub jti: String,
+    /// `{table}`.
+    pub table: String,
 }
 
 /// The parameters `template` takes from `segments`, if it matches them.
@@ -183,6 +199,7 @@ fn matches(template: &str, segments: &[String]) -> Option<Params> {
             "{tenant}" => params.tenant = segment.clone(),
             "{name}" => params.name = segment.clone(),
             "{jti}" => params.jti = segment.clone(),
+            "{table}" => params.table = segment.clone(),
             literal if literal == segment => {}
             _ => return None,
         }
