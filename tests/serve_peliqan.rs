@@ -240,3 +240,63 @@ async fn write_fetch_load_table_and_state_as_peliqan_has_them() {
     let state = get(&server, "/acme/state", &auth).await;
     assert_eq!(state.json(), json!({"a": 1, "b": 2, "c": 3}));
 }
+
+/// Peliqan's boilerplate reading the request every way, answering with a tuple.
+const ECHO: &str = r#"
+def handler():
+    method = request.method
+    query_string = request.query_string
+    headers = dict(request.headers)
+    data = request.data
+    form = request.form
+    get_data = request.get_data()
+    return {
+        'method': method, 'query_string': query_string.decode('utf-8'),
+        'content_type': headers.get('Content-Type'), 'data': data.decode('utf-8'),
+        'form': form.to_dict(), 'get_data': get_data.decode('utf-8'),
+        'json': request.get_json(silent=True), 'args': request.args.to_dict(flat=False),
+    }, 201, {'X-Handled-By': 'peliqan-boilerplate'}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_boilerplate_reads_json_form_and_query_and_answers_a_tuple() {
+    let db = fresh_database("peliqanecho").await;
+    let server = Server::start(Some(&db), &[]);
+    tenant_with_warehouse(&server, "acme").await;
+    deploy(
+        &server,
+        "acme",
+        "echo",
+        json!({"method": "POST", "route": "/echo", "script": ECHO, "auth": "public"}),
+    )
+    .await;
+    let url = format!("{}/acme/echo?page=2&tag=a&tag=b", server.base);
+    let post = |content_type: &'static str, body: &'static [u8]| {
+        let url = url.clone();
+        async move { common::request("POST", &url, &[("content-type", content_type)], body).await }
+    };
+    let json_reply = post("application/json", br#"{"id": 7}"#).await;
+    assert_eq!(
+        json_reply.status,
+        201,
+        "{}",
+        last_log(&server, "acme", "echo").await
+    );
+    assert_eq!(
+        json_reply.header("x-handled-by"),
+        Some("peliqan-boilerplate")
+    );
+    assert_eq!(
+        json_reply.json(),
+        json!({"method": "POST", "query_string": "page=2&tag=a&tag=b",
+               "content_type": "application/json", "data": "{\"id\": 7}", "form": {},
+               "get_data": "{\"id\": 7}", "json": {"id": 7},
+               "args": {"page": ["2"], "tag": ["a", "b"]}})
+    );
+    let form_reply = post("application/x-www-form-urlencoded", b"name=Ada&lang=py").await;
+    let form = form_reply.json();
+    assert_eq!(form["form"], json!({"name": "Ada", "lang": "py"}));
+    // As in Flask: a form body is in `form`; get_data() (called first here) keeps it whole.
+    assert_eq!(form["get_data"], "name=Ada&lang=py");
+    assert_eq!(form["json"], json!(null));
+}
