@@ -324,13 +324,13 @@ async fn external_databases_are_sealed_and_survive_an_outage() {
     let gone = get(&server, "/shopper/e", &auth).await;
     assert_eq!(gone.status, 500, "pq.DatabaseNotFound, uncaught");
     // Log entries are written in batches: wait for this request's.
-    let mut log = String::new();
-    for _ in 0..20 {
-        log = last_log(&server, "shopper", "e").await;
-        if log.contains("DatabaseNotFound") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(log.contains("DatabaseNotFound"), "{log}");
+    common::eventually(
+        "the log entry of pq.DatabaseNotFound",
+        Duration::from_secs(10),
+        || async {
+            let log = last_log(&server, "shopper", "e").await;
+            log.contains("DatabaseNotFound").then_some(())
+        },
+    )
+    .await;
 }

@@ -254,7 +254,7 @@ mod tests {
     #[test]
     fn headers_are_split_like_csv() {
         assert_eq!(
-            parse_header(r#"id, "full ""name""",revenue"#).unwrap(),
+            parse_header(r#"id,"full ""name""", revenue"#).unwrap(),
             ["id", "full \"name\"", "revenue"]
         );
         assert!(parse_header("id,,x").is_err());
