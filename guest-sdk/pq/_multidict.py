@@ -24,6 +24,16 @@ class UnsupportedMediaType(BadRequest):
     status = 415
 
 
+def converted(value, type, default):
+    """`type(value)`, or `default` when it does not convert (werkzeug's `get(..., type=)`)."""
+    if type is None:
+        return value
+    try:
+        return type(value)
+    except (ValueError, TypeError):
+        return default
+
+
 class MultiDict(dict):
     """Keys with one or more values; `[key]`, `get` and the dict itself give the first, as
     werkzeug's do (so it is JSON-serialisable as {key: first value})."""
@@ -48,13 +58,7 @@ class MultiDict(dict):
     def get(self, key, default=None, type=None):
         if key not in self._lists:
             return default
-        value = self._lists[key][0]
-        if type is None:
-            return value
-        try:
-            return type(value)
-        except (ValueError, TypeError):
-            return default
+        return converted(self._lists[key][0], type, default)
 
     def getlist(self, key, type=None):
         values = list(self._lists.get(key, ()))

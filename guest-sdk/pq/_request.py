@@ -7,7 +7,7 @@ import re
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from ._multidict import (Authorization, BadRequest, CombinedMultiDict, FileStorage, MultiDict,
-                         UnsupportedMediaType, UserAgent)
+                         UnsupportedMediaType, UserAgent, converted)
 
 _FORM = "application/x-www-form-urlencoded"
 _MULTIPART = "multipart/form-data"
@@ -64,12 +64,7 @@ class Headers:
         name = name.lower()
         for key, value in self._pairs:
             if key.lower() == name:
-                if type is None:
-                    return value
-                try:
-                    return type(value)
-                except (ValueError, TypeError):
-                    return default
+                return converted(value, type, default)
         return default
 
     def getlist(self, name):
