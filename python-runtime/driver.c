@@ -20,6 +20,9 @@ extern void _Py_SetImmortal(PyObject *op);
 /* Where the host preopens the runtime's lib/ directory (read-only); it must match at snapshot
  * time and at run time. */
 #define STDLIB_DIR L"/usr/local/lib/python3.13"
+/* The pure-Python packages scripts/build-python-runtime bundles (requests and what it imports),
+ * searched after the stdlib, so that none of them can shadow a stdlib module. */
+#define SITE_PACKAGES_DIR L"/usr/local/lib/python3.13/site-packages"
 
 static PyObject *fn_compile, *fn_load, *fn_handle;
 
@@ -105,13 +108,16 @@ __attribute__((export_name("wizer-initialize"))) void pq_wizer_initialize(void) 
 
     PyConfig config;
     PyConfig_InitIsolatedConfig(&config);
-    config.site_import = 0;      /* no site-packages: the stdlib and pq are all there is */
+    config.site_import = 0;      /* no `site`: the path below is all there is (no .pth files) */
     config.write_bytecode = 0;   /* the stdlib is read-only and precompiled */
     config.buffered_stdio = 0;   /* output reaches the host's bounded capture as it is written */
     config.install_signal_handlers = 0;
     config.pathconfig_warnings = 0;
     config.module_search_paths_set = 1;
     status = PyWideStringList_Append(&config.module_search_paths, STDLIB_DIR);
+    if (!PyStatus_Exception(status)) {
+        status = PyWideStringList_Append(&config.module_search_paths, SITE_PACKAGES_DIR);
+    }
     if (!PyStatus_Exception(status)) {
         status = PyConfig_SetString(&config, &config.program_name, L"pubfn-python");
     }

@@ -8,6 +8,7 @@
 //! | deploy, roll back, delete an endpoint; its versions and logs | [`endpoints`] |
 //! | issue, list, revoke tokens; check a caller's token | [`tokens`] |
 //! | add or remove a database, set or delete a secret | [`resources`] |
+//! | a tenant's egress allow-list and stored connections | [`egress`] |
 //! | call an endpoint (admission, then the handler) | [`invoke`] |
 //! | run a draft script | [`drafts`] |
 //! | run SQL in, or load a CSV into, a tenant's own database | [`warehouse`] |
@@ -17,6 +18,7 @@
 pub mod change;
 pub mod demo;
 pub mod drafts;
+pub mod egress;
 pub mod endpoints;
 mod error;
 pub mod invoke;
@@ -36,6 +38,7 @@ pub use tokens::Caller;
 use crate::control::model::TenantLimits;
 use crate::control::{LogSink, Registry, Store};
 use crate::db::{ResultCaps, TenantPools};
+use crate::egress::EgressClients;
 use crate::sandbox::Sandbox;
 
 /// A tenant's caps in force: its own limits where it has them, else the server's defaults.
@@ -70,6 +73,8 @@ pub struct AppParts {
     pub logs: LogSink,
     /// Caps on one database call's result.
     pub db_caps: ResultCaps,
+    /// Handlers' outbound HTTP clients.
+    pub egress: Arc<EgressClients>,
     /// Caps of a tenant that sets none of its own.
     pub default_caps: TenantCaps,
     /// The operator's key.
@@ -84,6 +89,7 @@ pub struct App {
     pools: Arc<TenantPools>,
     logs: LogSink,
     db_caps: ResultCaps,
+    egress: Arc<EgressClients>,
     default_caps: TenantCaps,
     admin_key: String,
     /// Per-tenant in-flight permits, with the cap they were made for.
@@ -100,6 +106,7 @@ impl App {
             pools: parts.pools,
             logs: parts.logs,
             db_caps: parts.db_caps,
+            egress: parts.egress,
             default_caps: parts.default_caps,
             admin_key: parts.admin_key,
             in_flight: DashMap::new(),

@@ -1,6 +1,7 @@
 //! The command line: one file per verb group.
 
 mod admin_client;
+pub mod egress;
 pub mod logs;
 pub mod manage;
 pub mod resources;
@@ -36,7 +37,7 @@ enum Command {
     /// Run one handler script on one request, here, and print its response.
     Run(run::RunArgs),
     /// Serve published endpoints and the admin API.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Manage tenants through the admin API (PUBFN_ADMIN_KEY, --server).
     #[command(subcommand)]
     Tenant(manage::TenantCommand),
@@ -54,6 +55,12 @@ enum Command {
     /// Manage tenants' secrets through the admin API.
     #[command(subcommand)]
     Secret(resources::SecretCommand),
+    /// Manage where tenants' handlers may send HTTP (operator sets, tenant admins read).
+    #[command(subcommand)]
+    Egress(egress::EgressCommand),
+    /// Manage tenants' stored connections for pq.connect (credentials sealed).
+    #[command(subcommand)]
+    Connection(egress::ConnectionCommand),
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -90,13 +97,15 @@ pub fn main(cli: Cli) -> std::process::ExitCode {
     runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run::run(args).await,
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Tenant(command) => manage::tenant(cli.server, command).await,
             Command::Endpoint(command) => manage::endpoint(cli.server, command).await,
             Command::Token(command) => manage::token(cli.server, command).await,
             Command::Logs(args) => logs::run(cli.server, args).await,
             Command::Db(command) => resources::db(cli.server, command).await,
             Command::Secret(command) => resources::secret(cli.server, command).await,
+            Command::Egress(command) => egress::egress(cli.server, command).await,
+            Command::Connection(command) => egress::connection(cli.server, command).await,
         }
     })
 }

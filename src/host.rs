@@ -5,6 +5,7 @@
 
 pub mod abi;
 pub mod db;
+pub mod egress;
 pub mod error_report;
 pub mod files;
 pub mod log;
@@ -38,6 +39,8 @@ pub struct Capabilities {
     pub secrets: Option<Arc<dyn SecretSource>>,
     /// The endpoint's state.
     pub state: Option<Arc<dyn StateStore>>,
+    /// Outbound HTTP within the tenant's allow-list.
+    pub egress: Option<Arc<dyn crate::egress::EgressCapability>>,
 }
 
 /// Everything a store owns on the host side while a guest runs.

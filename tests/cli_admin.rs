@@ -181,6 +181,68 @@ async fn db_and_secret_verbs_drive_the_admin_api() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn egress_and_connection_verbs_drive_the_admin_api() {
+    let db = fresh_database("cliegress").await;
+    let server = Server::start(Some(&db), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    assert!(pubfn(&server, &["tenant", "create", "out"]).0);
+    let (ok, out, _) = pubfn(&server, &["egress", "show", "--tenant", "out"]);
+    assert!(ok && out.contains("\"allow\": []"), "{out}");
+    let set = [
+        "egress",
+        "set",
+        "--tenant",
+        "out",
+        "API.example.com",
+        "*.example.org:8443",
+    ];
+    let (ok, out, err) = pubfn(&server, &set);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("api.example.com") && out.contains("*.example.org:8443"),
+        "{out}"
+    );
+    let (ok, _, err) = pubfn(
+        &server,
+        &["egress", "set", "--tenant", "out", "ftp://x.example"],
+    );
+    assert!(
+        !ok && err.contains("400") && err.contains("ftp://x.example"),
+        "{err}"
+    );
+
+    let spec = dir.path().join("crm.json");
+    std::fs::write(
+        &spec,
+        r#"{"base_url": "https://api.example.com/v3", "headers": {"Authorization": "Bearer crm-secret"}}"#,
+    )
+    .unwrap();
+    let spec = spec.to_str().unwrap();
+    let (ok, out, err) = pubfn(
+        &server,
+        &[
+            "connection",
+            "set",
+            "--tenant",
+            "out",
+            "crm",
+            "--from-file",
+            spec,
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(!out.contains("crm-secret"), "{out}");
+    let (ok, out, _) = pubfn(&server, &["connection", "list", "--tenant", "out"]);
+    assert!(
+        ok && out.contains("\"crm\"") && !out.contains("crm-secret"),
+        "{out}"
+    );
+    assert!(pubfn(&server, &["connection", "remove", "--tenant", "out", "crm"]).0);
+    let (ok, _, err) = pubfn(&server, &["connection", "remove", "--tenant", "out", "crm"]);
+    assert!(!ok && err.contains("404"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sql_and_csv_loads_reach_the_tenants_warehouse_as_its_role() {
     let db = fresh_database("cliwarehouse").await;
     let server = Server::start(Some(&db), &[]);

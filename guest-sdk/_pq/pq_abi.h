@@ -4,7 +4,7 @@
 #ifndef PQ_ABI_H
 #define PQ_ABI_H
 
-#define PQ_ABI_VERSION 4
+#define PQ_ABI_VERSION 5
 
 /* Operations of pq.host_call. */
 #define PQ_OP_REQUEST_HEAD   1  /* -> JSON head of the current request */
@@ -19,6 +19,7 @@
 #define PQ_OP_SECRET         17 /* UTF-8 secret name -> UTF-8 value */
 #define PQ_OP_STATE_GET      18 /* nothing -> the endpoint's JSON state */
 #define PQ_OP_STATE_SET      19 /* JSON object -> nothing */
+#define PQ_OP_HTTP           20 /* head JSON + body -> head JSON + body */
 
 /* What the driver's exports (pq_compile, pq_load, pq_handle) return to the host. */
 #define PQ_DRIVER_OK        0 /* done */
@@ -39,5 +40,6 @@
 #define PQ_E_SQL        -10 /* PostgreSQL refused a statement: JSON {"sqlstate","message"} */
 #define PQ_E_DB_UNAVAILABLE -11 /* the tenant's database cannot be reached */
 #define PQ_E_NOT_FOUND  -12 /* no such thing (e.g. an unknown secret name) */
+#define PQ_E_NETWORK    -13 /* the outbound request failed on the network: JSON {"reason","message"} */
 
 #endif

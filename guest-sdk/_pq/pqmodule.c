@@ -123,6 +123,7 @@ static int pq_exec(PyObject *m) {
     ADD_INT(PQ_OP_SECRET);
     ADD_INT(PQ_OP_STATE_GET);
     ADD_INT(PQ_OP_STATE_SET);
+    ADD_INT(PQ_OP_HTTP);
     ADD_INT(PQ_OK);
     ADD_INT(PQ_DRIVER_OK);
     ADD_INT(PQ_DRIVER_REPORTED);
@@ -138,6 +139,7 @@ static int pq_exec(PyObject *m) {
     ADD_INT(PQ_E_SQL);
     ADD_INT(PQ_E_DB_UNAVAILABLE);
     ADD_INT(PQ_E_NOT_FOUND);
+    ADD_INT(PQ_E_NETWORK);
 #undef ADD_INT
     return 0;
 }

@@ -12,8 +12,9 @@ use super::{App, AppError};
 use crate::auth::jwt;
 use crate::control::model::{AuthMode, LogEntry};
 use crate::control::registry::{RouteEntry, RouteMatch, TenantView};
-use crate::control::services::{EndpointStateStore, TenantSecretSource};
+use crate::control::services::{EndpointStateStore, TenantConnectionSource, TenantSecretSource};
 use crate::db::TenantDatabaseAccess;
+use crate::egress::{EgressCall, TenantEgress};
 use crate::host::GuestRequest;
 use crate::sandbox::{Call, CallError, Capabilities, Isolation, Limits, Reply, Script};
 
@@ -40,6 +41,8 @@ pub struct HandlerRun {
     pub sandbox_time: Duration,
     /// Time in database calls.
     pub db_time: Duration,
+    /// The outbound HTTP requests it made, in order.
+    pub egress: Vec<EgressCall>,
 }
 
 /// An endpoint's call, done; its log entry is written once the caller says what status the
@@ -159,8 +162,21 @@ impl App {
             self.pools.clone(),
             self.db_caps,
         ));
+        let limits = tenant.limits.cap(spec.limits);
+        let egress = Arc::new(TenantEgress::new(
+            self.egress.clone(),
+            tenant.name.clone(),
+            tenant.egress.clone(),
+            Arc::new(TenantConnectionSource {
+                store: self.store.clone(),
+                tenant: tenant.name.clone(),
+                sealed: tenant.connections.clone(),
+            }),
+            limits.egress_response_bytes,
+        ));
         let capabilities = Capabilities {
             db: Some(database.clone()),
+            egress: Some(egress.clone()),
             secrets: Some(Arc::new(TenantSecretSource {
                 store: self.store.clone(),
                 tenant: tenant.name.clone(),
@@ -180,7 +196,7 @@ impl App {
             version: spec.version,
             script: spec.script,
             isolation: spec.isolation,
-            limits: tenant.limits.cap(spec.limits),
+            limits,
             request,
             capabilities,
         };
@@ -192,6 +208,7 @@ impl App {
             outcome,
             sandbox_time,
             db_time: database.time_spent(),
+            egress: egress.calls(),
         }
     }
 }
@@ -212,11 +229,12 @@ impl Invocation {
                 log.traceback = error.kind.traceback().map(str::to_string);
             }
         }
-        for note in notes {
+        let egress_lines = self.run.egress.iter().map(EgressCall::log_line);
+        for note in egress_lines.chain(notes.iter().cloned()) {
             if !log.output.is_empty() && !log.output.ends_with('\n') {
                 log.output.push('\n');
             }
-            log.output.push_str(note);
+            log.output.push_str(&note);
             log.output.push('\n');
         }
         app.logs.record(self.log);

@@ -163,7 +163,7 @@ pub async fn secret(server: ServerArgs, command: SecretCommand) -> ExitCode {
 }
 
 /// A value from a file, or standard input; one trailing newline is dropped.
-fn read_value(path: Option<PathBuf>) -> Result<String, String> {
+pub(super) fn read_value(path: Option<PathBuf>) -> Result<String, String> {
     let mut text = match &path {
         Some(path) => std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?,

@@ -12,6 +12,7 @@ use crate::config;
 use crate::control::SealingKey;
 use crate::control::{LogRetention, LogSink, Registry, Store};
 use crate::db::{LocalCluster, PoolSettings, ResultCaps};
+use crate::egress::{EgressClients, EgressSettings};
 use crate::http::{HttpState, ServerLimits, Surface};
 use crate::sandbox::engine;
 
@@ -102,6 +103,17 @@ pub struct ServeArgs {
     /// about (peak concurrent instances + this) × --sandbox-keep-resident-mib.
     #[arg(long, default_value_t = engine::DEFAULT_IDLE_SLOTS)]
     pub sandbox_idle_slots: u32,
+    /// Extra trusted root certificates (PEM) for handlers' outbound HTTPS, beside the
+    /// system's: a private CA.
+    #[arg(long)]
+    pub egress_ca_file: Option<PathBuf>,
+    /// Lets allow-listed destinations resolve to loopback (127.0.0.0/8, ::1). Only for tests
+    /// and local development: it opens this machine's own services to tenants' handlers.
+    #[arg(long)]
+    pub egress_allow_loopback: bool,
+    /// Outbound HTTP requests one tenant's handlers may have in flight; more wait.
+    #[arg(long, default_value_t = EgressSettings::default().max_in_flight_per_tenant)]
+    pub egress_max_in_flight: usize,
 }
 
 /// A host name suffix: lower-case DNS labels.
@@ -183,8 +195,20 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         prune_every: std::time::Duration::from_secs(args.log_prune_interval_secs.max(1)),
         routine_per_second: args.log_routine_per_second,
     };
+    if args.egress_allow_loopback {
+        tracing::warn!(
+            "--egress-allow-loopback: tenants' handlers may reach services on this machine \
+             through allow-listed names; never use it in production"
+        );
+    }
+    let egress = EgressClients::new(EgressSettings {
+        allow_loopback: args.egress_allow_loopback,
+        ca_file: args.egress_ca_file.clone(),
+        max_in_flight_per_tenant: args.egress_max_in_flight.max(1),
+    })?;
     let logs = LogSink::start(store.clone(), retention);
     let app = App::new(AppParts {
+        egress,
         logs,
         pools: Arc::new(crate::db::TenantPools::new(
             pg_config_for_tenants,

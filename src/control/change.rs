@@ -25,6 +25,8 @@ pub enum ChangeKind {
     Databases,
     /// A secret was set or deleted.
     Secrets,
+    /// The egress allow-list or a stored connection changed.
+    Egress,
     /// The tenant and everything it owned are gone.
     Deleted,
 }

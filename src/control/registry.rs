@@ -55,6 +55,10 @@ pub struct TenantView {
     pub warehouse: Option<String>,
     /// Its secrets, still sealed, by name.
     pub secrets: Arc<HashMap<String, Vec<u8>>>,
+    /// What its handlers may reach over HTTP.
+    pub egress: Arc<crate::egress::AllowList>,
+    /// Its stored connections, credentials still sealed, by name.
+    pub connections: Arc<HashMap<String, super::store::SealedConnection>>,
     /// Its endpoints.
     pub routes: Vec<RouteEntry>,
 }
@@ -175,6 +179,8 @@ impl Registry {
             revoked: auth.revoked.into_iter().collect(),
             limits,
             secrets: Arc::new(self.store.sealed_secrets(name).await?),
+            egress: Arc::new(self.store.egress_policy(name).await?),
+            connections: Arc::new(self.store.sealed_connections(name).await?),
             databases: Arc::new(
                 self.store
                     .database_targets(name)

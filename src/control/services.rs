@@ -1,5 +1,6 @@
-//! The control plane's side of the guest's secrets and state capabilities (host/secret.rs,
-//! host/state.rs), made per request for one tenant and one endpoint.
+//! The control plane's side of the guest's secrets, state and stored-connection capabilities
+//! (host/secret.rs, host/state.rs, egress/tenant.rs), made per request for one tenant and one
+//! endpoint.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,7 +8,10 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::Store;
+use super::store::SealedConnection;
 use crate::BoxError;
+use crate::egress::EgressError;
+use crate::egress::tenant::{ConnectionSource, StoredConnection};
 use crate::host::state::{MAX_STATE_BYTES, StateError};
 use crate::host::{SecretError, SecretSource, StateStore};
 
@@ -56,5 +60,29 @@ impl StateStore for EndpointStateStore {
             .await
             .map_err(|e| StateError::Unavailable(Box::new(e)))?
             .map_err(StateError::TooLarge)
+    }
+}
+
+/// A tenant's stored connections, as the registry cached them: opened on use.
+pub struct TenantConnectionSource {
+    /// The store, whose key opens them.
+    pub store: Store,
+    /// Whose connections.
+    pub tenant: String,
+    /// Sealed connections by name.
+    pub sealed: Arc<HashMap<String, SealedConnection>>,
+}
+
+#[async_trait::async_trait]
+impl ConnectionSource for TenantConnectionSource {
+    async fn connection(&self, name: &str) -> Result<StoredConnection, EgressError> {
+        let sealed = self.sealed.get(name).ok_or_else(|| {
+            EgressError::NotFound(format!(
+                "no connection {name:?} (set it with PUT .../connections/{name})"
+            ))
+        })?;
+        self.store
+            .open_connection(&self.tenant, name, sealed)
+            .map_err(|e| EgressError::Host(Box::new(e)))
     }
 }

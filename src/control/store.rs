@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (4, include_str!("migrations/0004_sealed_secrets_state.sql")),
     (5, include_str!("migrations/0005_cheaper_request_logs.sql")),
     (6, include_str!("migrations/0006_sealed_jwt_secrets.sql")),
+    (7, include_str!("migrations/0007_egress.sql")),
 ];
 
 /// Renders a timestamptz column as RFC 3339 text (no chrono/time dependency needed).
@@ -26,10 +27,12 @@ macro_rules! ts {
 }
 
 mod databases;
+mod egress;
 mod endpoints;
 mod external;
 
 pub use databases::DatabaseInfo;
+pub use egress::{ConnectionInfo, ConnectionSpec, SealedConnection};
 mod logs;
 mod secrets;
 mod state;

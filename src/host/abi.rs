@@ -8,13 +8,13 @@
 
 use wasmtime::{Caller, Extern, Linker, Memory};
 
-use super::{HostState, db, error_report, request, response, script, secret, state};
+use super::{HostState, db, egress, error_report, request, response, script, secret, state};
 
 #[cfg(test)]
 mod spec_check;
 
 /// The ABI version this host speaks (`PQ_ABI_VERSION` in guest-sdk/_pq/pq_abi.h).
-pub const ABI_VERSION: i32 = 4;
+pub const ABI_VERSION: i32 = 5;
 
 /// Largest argument a guest may pass to one host call: above the largest response body we
 /// accept, and small enough that a copy of it never threatens the host.
@@ -46,6 +46,8 @@ pub mod op {
     pub const STATE_GET: i32 = 18;
     /// Replaces the endpoint's JSON state.
     pub const STATE_SET: i32 = 19;
+    /// One outbound HTTP request.
+    pub const HTTP: i32 = 20;
 }
 
 /// Every operation by its `PQ_OP_*` name (without the prefix), as the header and ABI.md list
@@ -63,6 +65,7 @@ pub const OPS: &[(&str, i32)] = &[
     ("SECRET", op::SECRET),
     ("STATE_GET", op::STATE_GET),
     ("STATE_SET", op::STATE_SET),
+    ("HTTP", op::HTTP),
 ];
 
 /// What the driver's exports (`pq_compile`, `pq_load`, `pq_handle`) return (`PQ_DRIVER_*`).
@@ -120,6 +123,8 @@ impl AbiError {
     pub const DB_UNAVAILABLE: i32 = -11;
     /// No such thing (e.g. a secret name the tenant never set).
     pub const NOT_FOUND: i32 = -12;
+    /// An outbound request failed on the network; the message is JSON `{"reason", "message"}`.
+    pub const NETWORK: i32 = -13;
 
     /// Every code by its `PQ_E_*` name (without the prefix).
     pub const CODES: &[(&str, i32)] = &[
@@ -135,6 +140,7 @@ impl AbiError {
         ("SQL", Self::SQL),
         ("DB_UNAVAILABLE", Self::DB_UNAVAILABLE),
         ("NOT_FOUND", Self::NOT_FOUND),
+        ("NETWORK", Self::NETWORK),
     ];
 
     /// An error with the given code and message.
@@ -257,6 +263,14 @@ async fn dispatch(host: &mut HostState, op: i32, arg: Vec<u8>) -> Result<Vec<u8>
         op::STATE_SET => {
             waiting_on_io(host);
             state::set(host.capabilities.state.as_deref(), &arg).await
+        }
+        op::HTTP => {
+            // Outside a request (no deadline) an outbound call gets 30 s at most.
+            let deadline = host
+                .deadline
+                .unwrap_or_else(|| std::time::Instant::now() + std::time::Duration::from_secs(30));
+            waiting_on_io(host);
+            egress::call(host.capabilities.egress.as_deref(), deadline, &arg).await
         }
         _ => Err(AbiError::new(
             AbiError::NO_OP,

@@ -168,6 +168,20 @@ pub async fn handle(
             app.delete_secret(&caller, t, name).await?;
             Ok(no_content())
         }
+        Op::PutEgress => {
+            let spec: crate::egress::policy::EgressSpec = parse(&body)?;
+            ok(json!({"allow": app.set_egress(&caller, t, &spec.allow).await?}))
+        }
+        Op::GetEgress => ok(json!({"allow": app.egress(&caller, t).await?})),
+        Op::PutConnection => {
+            let spec: crate::control::store::ConnectionSpec = parse(&body)?;
+            ok(json!(app.put_connection(&caller, t, name, &spec).await?))
+        }
+        Op::ListConnections => ok(json!(app.connections(&caller, t).await?)),
+        Op::DeleteConnection => {
+            app.delete_connection(&caller, t, name).await?;
+            Ok(no_content())
+        }
     }
 }
 

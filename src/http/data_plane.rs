@@ -26,6 +26,7 @@ struct Trace {
     db: Duration,
     reused_instance: Option<bool>,
     limit: Option<&'static str>,
+    egress: Vec<crate::egress::EgressCall>,
 }
 
 /// Which tenant a request is for, and the route below it.
@@ -85,10 +86,12 @@ where
         Err(problem) => problem.into_response(request_id),
     };
     if let Some(sandbox) = trace.sandbox {
+        let egress: std::time::Duration = trace.egress.iter().map(|call| call.duration).sum();
         let timing = format!(
-            "sandbox;dur={:.3}, db;dur={:.3}",
+            "sandbox;dur={:.3}, db;dur={:.3}, egress;dur={:.3}",
             sandbox.as_secs_f64() * 1e3,
-            trace.db.as_secs_f64() * 1e3
+            trace.db.as_secs_f64() * 1e3,
+            egress.as_secs_f64() * 1e3
         );
         if let Ok(value) = HeaderValue::from_str(&timing) {
             response.headers_mut().insert("server-timing", value);
@@ -105,6 +108,7 @@ where
         db: trace.db,
         reused_instance: trace.reused_instance,
         limit: trace.limit,
+        egress: &trace.egress,
     });
     Ok(response)
 }
@@ -176,6 +180,7 @@ where
     let invocation = app.invoke(admitted, guest, request_id).await;
     trace.sandbox = Some(invocation.run.sandbox_time);
     trace.db = invocation.run.db_time;
+    trace.egress = invocation.run.egress.clone();
     let (response, notes) = match &invocation.run.outcome {
         Ok(reply) => {
             trace.reused_instance = Some(reply.reused_instance);

@@ -10,7 +10,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use std::sync::atomic::AtomicU64;
+
 use crate::db::TenantPools;
+use crate::egress::EgressCall;
 use crate::sandbox::{CallErrorKind, Sandbox};
 
 /// A data-plane request's outcome.
@@ -33,6 +36,12 @@ struct TenantLabel {
 struct KindLabels {
     tenant: String,
     kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EgressLabels {
+    tenant: String,
+    result: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -62,6 +71,9 @@ pub struct Metrics {
     db_connections: Family<PoolLabels, Gauge>,
     tenant_warm_instances: Family<TenantLabel, Gauge>,
     tenant_snapshots: Family<TenantLabel, Gauge>,
+    egress_requests: Family<EgressLabels, Counter>,
+    egress_seconds: Family<TenantLabel, Counter<f64, AtomicU64>>,
+    egress_bytes: Family<TenantLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -78,6 +90,24 @@ impl Default for Metrics {
         let db_connections = Family::<PoolLabels, Gauge>::default();
         let tenant_warm_instances = Family::<TenantLabel, Gauge>::default();
         let tenant_snapshots = Family::<TenantLabel, Gauge>::default();
+        let egress_requests = Family::<EgressLabels, Counter>::default();
+        let egress_seconds = Family::<TenantLabel, Counter<f64, AtomicU64>>::default();
+        let egress_bytes = Family::<TenantLabel, Counter>::default();
+        registry.register(
+            "egress_requests",
+            "Handlers' outbound HTTP requests by tenant and result (ok, denied, timeout, ...)",
+            egress_requests.clone(),
+        );
+        registry.register(
+            "egress_seconds",
+            "Time handlers spent waiting on outbound HTTP",
+            egress_seconds.clone(),
+        );
+        registry.register(
+            "egress_response_bytes",
+            "Response body bytes handlers received over outbound HTTP",
+            egress_bytes.clone(),
+        );
         registry.register(
             "tenant_warm_instances",
             "Idle warm instances held for a tenant",
@@ -152,6 +182,9 @@ impl Default for Metrics {
             db_connections,
             tenant_warm_instances,
             tenant_snapshots,
+            egress_requests,
+            egress_seconds,
+            egress_bytes,
         }
     }
 }
@@ -170,6 +203,8 @@ pub struct RequestRecord<'a> {
     pub reused_instance: Option<bool>,
     /// The limit that stopped the call, if one did (see [`limit_kind`]).
     pub limit: Option<&'a str>,
+    /// The handler's outbound requests.
+    pub egress: &'a [EgressCall],
 }
 
 /// The kind of limit a failed call ran into, if it was a limit.
@@ -213,6 +248,20 @@ impl Metrics {
         }
         if let Some(kind) = record.limit {
             self.limit_hit(&tenant, kind);
+        }
+        for call in record.egress {
+            self.egress_requests
+                .get_or_create(&EgressLabels {
+                    tenant: tenant.clone(),
+                    result: call.result.into(),
+                })
+                .inc();
+            self.egress_seconds
+                .get_or_create(&by_tenant)
+                .inc_by(call.duration.as_secs_f64());
+            self.egress_bytes
+                .get_or_create(&by_tenant)
+                .inc_by(call.bytes as u64);
         }
     }
 

@@ -19,6 +19,8 @@ pub struct Limits {
     pub output_bytes: usize,
     /// Largest response body, in bytes.
     pub response_body_bytes: usize,
+    /// Largest body of one outbound HTTP response the handler receives, in bytes.
+    pub egress_response_bytes: usize,
 }
 
 impl Default for Limits {
@@ -29,6 +31,7 @@ impl Default for Limits {
             wall_ms: 30_000,
             output_bytes: 64 << 10,
             response_body_bytes: 8 << 20,
+            egress_response_bytes: 8 << 20,
         }
     }
 }
@@ -69,6 +72,13 @@ impl Limits {
         check(
             "response_body_bytes",
             self.response_body_bytes as u64,
+            0,
+            Self::MAX_RESPONSE_BODY_BYTES as u64,
+        )?;
+        // The body is copied into guest memory whole: no more than the largest argument.
+        check(
+            "egress_response_bytes",
+            self.egress_response_bytes as u64,
             0,
             Self::MAX_RESPONSE_BODY_BYTES as u64,
         )

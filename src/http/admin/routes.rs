@@ -62,6 +62,16 @@ pub enum Op {
     ListSecrets,
     /// Delete a secret.
     DeleteSecret,
+    /// Replace the egress allow-list.
+    PutEgress,
+    /// Read the egress allow-list.
+    GetEgress,
+    /// Set a stored connection.
+    PutConnection,
+    /// List stored connections.
+    ListConnections,
+    /// Delete a stored connection.
+    DeleteConnection,
 }
 
 /// One route: method and path template below `/admin/v1` (`{name}` is a parameter).
@@ -171,6 +181,23 @@ pub static ROUTES: &[Route] = &[
         Method::DELETE,
         "/tenants/{tenant}/secrets/{name}",
         Op::DeleteSecret,
+    ),
+    route(Method::PUT, "/tenants/{tenant}/egress", Op::PutEgress),
+    route(Method::GET, "/tenants/{tenant}/egress", Op::GetEgress),
+    route(
+        Method::GET,
+        "/tenants/{tenant}/connections",
+        Op::ListConnections,
+    ),
+    route(
+        Method::PUT,
+        "/tenants/{tenant}/connections/{name}",
+        Op::PutConnection,
+    ),
+    route(
+        Method::DELETE,
+        "/tenants/{tenant}/connections/{name}",
+        Op::DeleteConnection,
     ),
 ];
 
