@@ -190,6 +190,13 @@ async fn allowed_hosts_answer_urllib_http_client_requests_and_connections() {
         "{log}"
     );
     assert!(!log.contains("k-123"), "{log}");
+    let (_, metrics) = common::scrape(&server, common::ADMIN_KEY).await;
+    assert!(
+        metrics.contains(r#"pubfn_egress_requests_total{tenant="out",result="ok"}"#)
+            && metrics.contains(r#"pubfn_egress_requests_total{tenant="out",result="denied"} 1"#)
+            && metrics.contains("pubfn_egress_response_bytes_total{tenant=\"out\"}"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
