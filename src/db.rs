@@ -12,7 +12,7 @@ pub mod sql;
 pub mod statements;
 pub mod tenantdb;
 
-pub use access::TenantDatabaseAccess;
+pub use access::{DbSession, TenantDatabaseAccess};
 pub use capability::{DatabaseCapability, DbError};
 pub use cluster::{ClusterError, LocalCluster};
 pub use pool::{DbConnection, DbTarget, PoolSettings, TenantPools};

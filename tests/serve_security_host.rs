@@ -197,6 +197,7 @@ async fn jwt_secrets_are_sealed_and_tokens_pubfn_never_issued_are_refused() {
             exp: Some(now + 600),
             admin: true,
             endpoints: None,
+            custom: Default::default(),
         };
         let forged = format!("Bearer {}", pubfn::auth::jwt::issue(&key, &claims).unwrap());
         let admin_call = request(

@@ -57,6 +57,7 @@ impl App {
                 auth: Default::default(),
                 isolation: Default::default(),
                 limits: Default::default(),
+                db_claims: false,
             };
             self.deploy(&operator, "demo", "accounts", spec).await?;
         }

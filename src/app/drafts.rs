@@ -53,6 +53,7 @@ impl App {
             isolation: Isolation::Strict,
             limits,
             with_state: false,
+            db_session: None,
         };
         let run = self.run_handler(&view, spec, request).await;
         drop(permit);

@@ -13,7 +13,7 @@ use crate::auth::jwt;
 use crate::control::model::{AuthMode, LogEntry};
 use crate::control::registry::{RouteEntry, RouteMatch, TenantView};
 use crate::control::services::{EndpointStateStore, TenantConnectionSource, TenantSecretSource};
-use crate::db::TenantDatabaseAccess;
+use crate::db::{DbSession, TenantDatabaseAccess};
 use crate::egress::{EgressCall, TenantEgress};
 use crate::host::GuestRequest;
 use crate::sandbox::{Call, CallError, Capabilities, Isolation, Limits, Reply, Script};
@@ -30,6 +30,8 @@ pub struct Admitted {
     pub params: BTreeMap<String, String>,
     /// The largest request body the tenant takes, in bytes.
     pub max_body_bytes: usize,
+    /// The caller's verified claims (none for a public endpoint).
+    claims: Option<jwt::Claims>,
     permit: OwnedSemaphorePermit,
 }
 
@@ -67,6 +69,8 @@ pub struct HandlerSpec {
     pub limits: Limits,
     /// Whether it has an endpoint's persistent state (a draft has none).
     pub with_state: bool,
+    /// The caller's claims for its database transactions (`db_claims` endpoints).
+    pub db_session: Option<DbSession>,
 }
 
 impl App {
@@ -92,17 +96,21 @@ impl App {
             RouteMatch::WrongMethod(allowed) => return Err(AppError::MethodNotAllowed(allowed)),
             RouteMatch::NotFound => return Err(AppError::NoSuchEndpoint),
         };
-        if entry.auth == AuthMode::Jwt {
+        let claims = if entry.auth == AuthMode::Jwt {
             let token = jwt::bearer_token(authorization)?;
             let claims = self.verify_data_token(&tenant, token).await?;
             jwt::may_call(&claims, &entry.endpoint)?;
-        }
+            Some(claims)
+        } else {
+            None
+        };
         let permit = self.try_permit(&tenant.name, &tenant.limits)?;
         Ok(Admitted {
             max_body_bytes: self.caps_in_force(&tenant.limits).max_body_bytes,
             tenant,
             entry,
             params,
+            claims,
             permit,
         })
     }
@@ -117,6 +125,7 @@ impl App {
         let Admitted {
             tenant,
             entry,
+            claims,
             permit,
             ..
         } = admitted;
@@ -135,6 +144,14 @@ impl App {
             traceback: None,
             created_at: None,
         };
+        // A public endpoint's caller has no claims: `{}`, which no policy should match.
+        let db_session = entry.db_claims.then(|| DbSession {
+            claims: claims.as_ref().map_or_else(
+                || "{}".to_string(),
+                |c| serde_json::to_string(c).unwrap_or_else(|_| "{}".into()),
+            ),
+            endpoint: entry.endpoint.clone(),
+        });
         let spec = HandlerSpec {
             endpoint: entry.endpoint,
             version: entry.version.to_string(),
@@ -142,6 +159,7 @@ impl App {
             isolation: entry.isolation,
             limits: entry.limits,
             with_state: true,
+            db_session,
         };
         let run = self.run_handler(&tenant, spec, request).await;
         drop(permit);
@@ -157,11 +175,10 @@ impl App {
         mut request: GuestRequest,
     ) -> HandlerRun {
         request.warehouse = tenant.warehouse.clone();
-        let database = Arc::new(TenantDatabaseAccess::new(
-            tenant.databases.clone(),
-            self.pools.clone(),
-            self.db_caps,
-        ));
+        let database = Arc::new(
+            TenantDatabaseAccess::new(tenant.databases.clone(), self.pools.clone(), self.db_caps)
+                .with_session(spec.db_session.as_ref()),
+        );
         let limits = tenant.limits.cap(spec.limits);
         let egress = Arc::new(TenantEgress::new(
             self.egress.clone(),

@@ -169,6 +169,7 @@ impl App {
             exp,
             admin: request.admin,
             endpoints: request.endpoints.clone(),
+            custom: request.claims.clone(),
         };
         let token = jwt::issue(&auth.jwt_secret, &claims).map_err(AppError::Signing)?;
         let record = TokenRecord {

@@ -49,7 +49,27 @@ pub struct Claims {
     /// The endpoints it is limited to; absent means all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<Vec<String>>,
+    /// The tenant's own claims (`POST .../tokens {"claims"}`), beside pubfn's: what row-level
+    /// security policies read from `request.jwt.claims` (e.g. `team`, `email`, `role`).
+    #[serde(flatten)]
+    pub custom: serde_json::Map<String, serde_json::Value>,
 }
+
+/// Claim names pubfn sets itself; a token's custom claims may not use them.
+pub const RESERVED_CLAIMS: &[&str] = &[
+    "iss",
+    "aud",
+    "sub",
+    "jti",
+    "iat",
+    "nbf",
+    "exp",
+    "admin",
+    "endpoints",
+];
+
+/// Largest custom claims of one token, in bytes of JSON.
+pub const MAX_CUSTOM_CLAIMS_BYTES: usize = 4096;
 
 /// What a token is asked for.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -67,6 +87,9 @@ pub struct TokenRequest {
     /// A tenant admin token (only the operator may ask for one).
     #[serde(default)]
     pub admin: bool,
+    /// Custom claims, for the tenant's row-level security policies.
+    #[serde(default)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 impl TokenRequest {
@@ -88,6 +111,18 @@ impl TokenRequest {
             if !ok {
                 return Err(format!("endpoints: {endpoint:?} is not an endpoint name"));
             }
+        }
+        if let Some(reserved) = self
+            .claims
+            .keys()
+            .find(|k| RESERVED_CLAIMS.contains(&k.as_str()))
+        {
+            return Err(format!("claims: {reserved:?} is set by pubfn itself"));
+        }
+        if serde_json::to_vec(&self.claims).map_or(0, |j| j.len()) > MAX_CUSTOM_CLAIMS_BYTES {
+            return Err(format!(
+                "claims: more than {MAX_CUSTOM_CLAIMS_BYTES} bytes of JSON"
+            ));
         }
         Ok(())
     }
@@ -192,6 +227,7 @@ mod tests {
             exp,
             admin: false,
             endpoints: None,
+            custom: Default::default(),
         }
     }
 

@@ -168,6 +168,10 @@ pub struct EndpointSpec {
     /// Limits; unset fields take the defaults.
     #[serde(default, deserialize_with = "object")]
     pub limits: Limits,
+    /// Run its database calls with the caller's verified claims in `request.jwt.claims` (and
+    /// the endpoint's name in `request.endpoint`), for row-level security policies.
+    #[serde(default)]
+    pub db_claims: bool,
 }
 
 /// One version of an endpoint: its script and settings as deployed.
@@ -185,6 +189,8 @@ pub struct EndpointVersion {
     pub isolation: Isolation,
     /// Limits.
     pub limits: Limits,
+    /// Whether its database calls carry the caller's claims.
+    pub db_claims: bool,
     /// SHA-256 of the script, hex.
     pub script_sha256: String,
     /// When it was deployed (RFC 3339).

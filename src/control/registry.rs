@@ -32,6 +32,8 @@ pub struct RouteEntry {
     pub isolation: Isolation,
     /// Limits.
     pub limits: Limits,
+    /// Whether its database calls carry the caller's claims.
+    pub db_claims: bool,
     /// The handler.
     pub script: Script,
 }
@@ -205,6 +207,7 @@ fn route_entry(endpoint: Endpoint) -> Result<RouteEntry, ControlError> {
         auth: current.auth,
         isolation: current.isolation,
         limits: current.limits,
+        db_claims: current.db_claims,
         script: Script::new(endpoint.script.unwrap_or_default()),
     })
 }

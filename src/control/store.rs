@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (5, include_str!("migrations/0005_cheaper_request_logs.sql")),
     (6, include_str!("migrations/0006_sealed_jwt_secrets.sql")),
     (7, include_str!("migrations/0007_egress.sql")),
+    (8, include_str!("migrations/0008_db_claims.sql")),
 ];
 
 /// Renders a timestamptz column as RFC 3339 text (no chrono/time dependency needed).

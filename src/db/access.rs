@@ -16,7 +16,10 @@ use super::results::{ResultCaps, count, rows, rows_read_only, sql_error};
 use super::statements::{self, WriteKind};
 
 mod keys;
+mod session;
 mod transaction;
+
+pub use session::DbSession;
 
 use keys::keys;
 
@@ -39,6 +42,9 @@ pub struct TenantDatabaseAccess {
     transaction: Mutex<Option<OpenTransaction>>,
     /// Time spent in calls so far, in nanoseconds.
     busy_nanos: AtomicU64,
+    /// What every transaction begins with after `BEGIN`: the caller's claims, when the
+    /// endpoint asks for them (`db_claims`); else nothing.
+    session_sql: String,
 }
 
 /// A connection for one call: the open transaction's, or one of the pool's.
@@ -109,7 +115,14 @@ impl TenantDatabaseAccess {
             caps,
             transaction: Mutex::new(None),
             busy_nanos: AtomicU64::new(0),
+            session_sql: String::new(),
         }
+    }
+
+    /// The same access, every transaction of which carries `session`'s settings.
+    pub fn with_session(mut self, session: Option<&DbSession>) -> Self {
+        self.session_sql = session.map(DbSession::sql).unwrap_or_default();
+        self
     }
 
     /// The tenant's database of that name; no other can be named.
@@ -143,8 +156,9 @@ impl TenantDatabaseAccess {
         let connection = self.connection(target, deadline).await?;
         if matches!(connection, Connection::Pooled(_)) {
             let start = format!(
-                "BEGIN READ ONLY; SET LOCAL statement_timeout = {}",
-                remaining_ms(deadline)
+                "BEGIN READ ONLY; SET LOCAL statement_timeout = {}{}",
+                remaining_ms(deadline),
+                self.session_sql
             );
             let outcome = rows_read_only(connection.client(), &start, &sql, &self.caps).await;
             if outcome.is_err() {
@@ -205,7 +219,8 @@ impl TenantDatabaseAccess {
                 .await
                 .map_err(sql_error)
         } else {
-            reset_and_begin(connection.client(), &format!("BEGIN; {timeout}")).await
+            let begin = format!("BEGIN; {timeout}{}", self.session_sql);
+            reset_and_begin(connection.client(), &begin).await
         };
         let outcome = match started {
             Ok(()) => work(connection.client()).await,

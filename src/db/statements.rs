@@ -223,11 +223,21 @@ fn column_list(sql: &mut Sql, record: &Map<String, Value>) -> Result<(), DbError
 }
 
 /// Refuses statements that would end or nest the transaction the host runs every call in
-/// (the host begins, commits and rolls back; `dbconn.transaction(db)` spans calls), and those
-/// that change the session's role. The role's lack of rights is what keeps a tenant in; this
-/// only turns the attempt into a clear error.
+/// (the host begins, commits and rolls back; `dbconn.transaction(db)` spans calls), those
+/// that change the session's role, and those that change the caller's claims pubfn puts in
+/// `request.*` (`SET`/`RESET request.…`, `RESET ALL`, or `set_config` anywhere in the text).
+/// The role's lack of rights is what keeps a tenant in; this turns the attempt into a clear
+/// error. The claims are guarded only this far: a function the tenant created can still call
+/// `set_config`, which is the tenant's own code choosing to (README, "row-level security").
 pub fn refuse_session_control(sql: &Sql) -> Result<(), DbError> {
     let text = sql.render(&[]);
+    if text.to_ascii_lowercase().contains("set_config") {
+        return Err(DbError::Invalid(
+            "set_config is not allowed here: request.jwt.claims and request.endpoint are set by \
+             pubfn for the caller"
+                .into(),
+        ));
+    }
     let mut rest = text.as_str();
     // Skip whitespace and comments before the first keyword.
     loop {
@@ -275,6 +285,11 @@ pub fn refuse_session_control(sql: &Sql) -> Result<(), DbError> {
         if target == "ROLE" || authorization {
             return Err(DbError::Invalid(
                 "changing the session's role is not allowed".into(),
+            ));
+        }
+        if target == "REQUEST" || (word(0) == "RESET" && target == "ALL") {
+            return Err(DbError::Invalid(
+                "request.* settings carry the caller's claims and are set by pubfn".into(),
             ));
         }
     }
@@ -344,6 +359,12 @@ mod tests {
             "SET SESSION AUTHORIZATION postgres",
             "RESET SESSION AUTHORIZATION",
             "SET SESSION ROLE x",
+            "SELECT set_config('request.jwt.claims', '{}', true)",
+            "select * from t where pg_catalog.SET_CONFIG('x', 'y', false) is not null",
+            "SET request.jwt.claims = '{}'",
+            "set local \"request.jwt.claims\" to '{}'",
+            "RESET request.endpoint",
+            "RESET ALL",
         ] {
             assert!(refuse_session_control(&Sql::new(text)).is_err(), "{text}");
         }

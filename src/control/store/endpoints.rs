@@ -66,9 +66,10 @@ impl Store {
             .query_one(
                 concat!(
                     "INSERT INTO pubfn.endpoint_versions
-                       (tenant, endpoint, version, method, route, auth, isolation, limits, script)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                     RETURNING version, method, route, auth, isolation, limits, script, ",
+                       (tenant, endpoint, version, method, route, auth, isolation, limits, script,
+                        db_claims)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                     RETURNING version, method, route, auth, isolation, limits, script, db_claims, ",
                     ts!("deployed_at" AS "deployed_at")
                 ),
                 &[
@@ -81,6 +82,7 @@ impl Store {
                     &isolation_str(spec.isolation),
                     &limits,
                     &sha,
+                    &spec.db_claims,
                 ],
             )
             .await?;
@@ -130,7 +132,7 @@ impl Store {
             .await?
             .query(
                 concat!(
-                    "SELECT version, method, route, auth, isolation, limits, script, ",
+                    "SELECT version, method, route, auth, isolation, limits, script, db_claims, ",
                     ts!("deployed_at" AS "deployed_at"),
                     " FROM pubfn.endpoint_versions WHERE tenant = $1 AND endpoint = $2 ORDER BY version"
                 ),
@@ -184,7 +186,7 @@ impl Store {
 }
 
 const ENDPOINTS_QUERY: &str = concat!(
-    "SELECT e.tenant, e.name, v.version, v.method, v.route, v.auth, v.isolation, v.limits, v.script, ",
+    "SELECT e.tenant, e.name, v.version, v.method, v.route, v.auth, v.isolation, v.limits, v.script, v.db_claims, ",
     ts!("v.deployed_at" AS "deployed_at"),
     ", s.source
      FROM pubfn.endpoints e
@@ -208,6 +210,7 @@ fn version_from_row(row: &Row) -> Result<EndpointVersion, ControlError> {
             .ok_or_else(|| unknown("endpoint isolation", row.get("isolation")))?,
         limits: serde_json::from_value(row.get("limits"))
             .map_err(|e| ControlError::corrupt("endpoint limits", e))?,
+        db_claims: row.get("db_claims"),
         script_sha256: row.get("script"),
         deployed_at: row.get("deployed_at"),
     })

@@ -41,8 +41,9 @@ impl TenantDatabaseAccess {
         let client = self.pools.get(target, deadline).await?;
         // The transaction cannot outlive the request, even idle.
         let begin = format!(
-            "BEGIN; SET LOCAL idle_in_transaction_session_timeout = {}",
-            remaining_ms(deadline)
+            "BEGIN; SET LOCAL idle_in_transaction_session_timeout = {}{}",
+            remaining_ms(deadline),
+            self.session_sql
         );
         reset_and_begin(&client, &begin).await?;
         *guard = Some(OpenTransaction {
