@@ -11,6 +11,7 @@ pub mod results;
 pub mod sql;
 pub mod statements;
 pub mod tenantdb;
+pub mod tls;
 
 pub use access::{DbSession, TenantDatabaseAccess};
 pub use capability::{DatabaseCapability, DbError};

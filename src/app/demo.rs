@@ -40,7 +40,10 @@ impl App {
             Err(e) if !exists(&e) => return Err(e),
             _ => {}
         }
-        match self.add_database(&operator, "demo", "dw_2", None).await {
+        match self
+            .add_database(&operator, "demo", "dw_2", None, None)
+            .await
+        {
             Err(e) if !exists(&e) => return Err(e),
             _ => {}
         }

@@ -7,18 +7,29 @@ use crate::control::store::{DatabaseInfo, SecretInfo};
 
 impl App {
     /// Gives the tenant database `name`: a managed one on pubfn's cluster, or the external
-    /// PostgreSQL at `url` (checked by connecting; sealed at rest). Operator only.
+    /// PostgreSQL at `url` (checked by connecting, over TLS as its `sslmode` says, trusting
+    /// `ca_pem` too; sealed at rest). Operator only.
     pub async fn add_database(
         &self,
         caller: &Caller,
         tenant: &str,
         name: &str,
         url: Option<&str>,
+        ca_pem: Option<&str>,
     ) -> Result<DatabaseInfo, AppError> {
         caller.operator_only()?;
         let database = match url {
+            None if ca_pem.is_some() => {
+                return Err(AppError::Invalid(
+                    "ca_pem is for an external database's url".into(),
+                ));
+            }
             None => self.store.add_managed_database(tenant, name).await?,
-            Some(url) => self.store.add_external_database(tenant, name, url).await?,
+            Some(url) => {
+                self.store
+                    .add_external_database(tenant, name, url, ca_pem)
+                    .await?
+            }
         };
         self.changed(tenant, ChangeKind::Databases).await;
         Ok(database)

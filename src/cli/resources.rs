@@ -22,9 +22,15 @@ pub enum DbCommand {
         /// The tenant's name for it (what handlers pass to pq.dbconnect).
         name: String,
         /// An external PostgreSQL URL (stored sealed); without it, pubfn makes a managed one.
-        /// Read from this file rather than the command line, where others could see it.
+        /// Read from this file rather than the command line, where others could see it. Its
+        /// `sslmode` (disable, prefer, require, verify-ca, verify-full; default verify-full
+        /// for a host on another machine) says how it is reached.
         #[arg(long)]
         url_file: Option<PathBuf>,
+        /// A CA certificate (PEM) the external database's certificate chains to, trusted
+        /// beside the system's roots.
+        #[arg(long, requires = "url_file")]
+        ca_file: Option<PathBuf>,
     },
     /// List a tenant's databases.
     List {
@@ -105,10 +111,15 @@ pub async fn db(server: ServerArgs, command: DbCommand) -> ExitCode {
             tenant,
             name,
             url_file,
+            ca_file,
         } => {
-            let body = match url_file.map(|path| read_value(Some(path))).transpose() {
-                Ok(url) => url.map_or_else(|| json!({}), |url| json!({"url": url})),
-                Err(e) => return finish(Err(e)),
+            let url = url_file.map(|path| read_value(Some(path))).transpose();
+            let ca = ca_file.map(|path| read_value(Some(path))).transpose();
+            let body = match (url, ca) {
+                (Ok(None), _) => json!({}),
+                (Ok(Some(url)), Ok(None)) => json!({"url": url}),
+                (Ok(Some(url)), Ok(Some(ca))) => json!({"url": url, "ca_pem": ca}),
+                (Err(e), _) | (_, Err(e)) => return finish(Err(e)),
             };
             let path = format!("/tenants/{tenant}/databases/{name}");
             call(&server, "PUT", &path, Some(body)).await

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (6, include_str!("migrations/0006_sealed_jwt_secrets.sql")),
     (7, include_str!("migrations/0007_egress.sql")),
     (8, include_str!("migrations/0008_db_claims.sql")),
+    (9, include_str!("migrations/0009_external_database_ca.sql")),
 ];
 
 /// Renders a timestamptz column as RFC 3339 text (no chrono/time dependency needed).

@@ -42,6 +42,8 @@ pub enum DbConnection {
     External {
         /// The URL, credentials included.
         url: String,
+        /// A CA its certificate chains to, beside the system's roots (PEM).
+        ca_pem: Option<String>,
     },
 }
 
@@ -143,31 +145,35 @@ impl TenantPools {
         {
             return Ok(entry.1.clone());
         }
-        let mut config = match &target.connection {
+        // A connection comes back from a hostile handler, but deadpool's own reset at
+        // checkout would cost a round trip before the caller's first statement: the caller
+        // sends RESET_SESSION itself, in the same flight as that statement.
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &target.connection {
             DbConnection::Managed {
                 dbname,
                 role,
                 password,
             } => {
+                // pubfn's own cluster, over its private socket: no TLS to have.
                 let mut config = self.base.clone();
-                config.user(role).password(password).dbname(dbname);
                 config
+                    .user(role)
+                    .password(password)
+                    .dbname(dbname)
+                    .application_name("pubfn-tenant");
+                Manager::from_config(config, tokio_postgres::NoTls, manager_config)
             }
-            DbConnection::External { url } => url
-                .parse::<tokio_postgres::Config>()
-                .map_err(|e| DbError::Unavailable(format!("bad external database URL: {e}")))?,
+            DbConnection::External { url, ca_pem } => {
+                let bad = |e: String| DbError::Unavailable(format!("external database: {e}"));
+                let (mut config, mode) = super::tls::parse_url(url).map_err(bad)?;
+                config.application_name("pubfn-tenant");
+                let tls = super::tls::connector(mode, ca_pem.as_deref()).map_err(bad)?;
+                Manager::from_config(config, tls, manager_config)
+            }
         };
-        config.application_name("pubfn-tenant");
-        let manager = Manager::from_config(
-            config,
-            tokio_postgres::NoTls,
-            ManagerConfig {
-                // A connection comes back from a hostile handler, but deadpool's own reset at
-                // checkout would cost a round trip before the caller's first statement: the
-                // caller sends RESET_SESSION itself, in the same flight as that statement.
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
         let pool = Pool::builder(manager)
             .max_size(self.settings.max_size)
             .runtime(deadpool_postgres::Runtime::Tokio1)

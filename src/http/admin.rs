@@ -141,10 +141,11 @@ pub async fn handle(
             #[serde(deny_unknown_fields)]
             struct NewDatabase {
                 url: Option<String>,
+                ca_pem: Option<String>,
             }
             let new: NewDatabase = parse(&body)?;
             let database = app
-                .add_database(&caller, t, name, new.url.as_deref())
+                .add_database(&caller, t, name, new.url.as_deref(), new.ca_pem.as_deref())
                 .await?;
             Ok(json_response(StatusCode::CREATED, &json!(database)))
         }

@@ -315,7 +315,7 @@ impl Store {
             .client()
             .await?
             .query(
-                "SELECT name, kind, dbname, role, sealed FROM pubfn.tenant_databases
+                "SELECT name, kind, dbname, role, sealed, ca_pem FROM pubfn.tenant_databases
                  WHERE tenant = $1",
                 &[&tenant],
             )
@@ -333,7 +333,10 @@ impl Store {
                         role: r.get(3),
                         password: plain,
                     },
-                    _ => DbConnection::External { url: plain },
+                    _ => DbConnection::External {
+                        url: plain,
+                        ca_pem: r.get(5),
+                    },
                 };
                 Ok(DbTarget {
                     tenant: tenant.to_string(),

@@ -32,18 +32,20 @@ pub(super) fn location_of(config: &tokio_postgres::Config) -> String {
 
 impl Store {
     /// Registers an external PostgreSQL database for `tenant`, after checking that pubfn can
-    /// connect to it. The URL is sealed at rest and never shown again.
+    /// connect to it with the URL's `sslmode` (db/tls.rs) and `ca_pem`. The URL is sealed at
+    /// rest and never shown again.
     pub async fn add_external_database(
         &self,
         tenant: &str,
         name: &str,
         url: &str,
+        ca_pem: Option<&str>,
     ) -> Result<DatabaseInfo, ControlError> {
         self.tenant(tenant).await?;
         check_name(name)?;
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| ControlError::Invalid(format!("url: not a PostgreSQL URL: {e}")))?;
+        let (config, mode) = crate::db::tls::parse_url(url)
+            .map_err(|e| ControlError::Invalid(format!("url: {e}")))?;
+        let tls = crate::db::tls::connector(mode, ca_pem).map_err(ControlError::Invalid)?;
         if config.get_dbname().is_none() {
             return Err(ControlError::Invalid("url: names no database".into()));
         }
@@ -51,13 +53,16 @@ impl Store {
         self.refuse_duplicate(&client, tenant, name).await?;
         let mut probe = config.clone();
         probe.connect_timeout(std::time::Duration::from_secs(5));
-        let (probe, connection) = probe.connect(tokio_postgres::NoTls).await.map_err(|e| {
+        let (probe, connection) = probe.connect(tls).await.map_err(|e| {
+            use std::error::Error as _;
+            // TLS failures (an untrusted certificate, say) are in the error's source.
+            let cause = e.source().map(|s| format!(": {s}")).unwrap_or_default();
             ControlError::Invalid(format!(
                 "url: cannot connect to {}: {}",
                 location_of(&config),
                 e.as_db_error()
                     .map(|d| d.message().to_string())
-                    .unwrap_or_else(|| e.to_string())
+                    .unwrap_or_else(|| format!("{e}{cause}"))
             ))
         })?;
         tokio::spawn(connection);
@@ -68,9 +73,9 @@ impl Store {
             .seal(url.as_bytes(), &sealing_context(tenant, name));
         client
             .execute(
-                "INSERT INTO pubfn.tenant_databases (tenant, name, kind, sealed, location)
-                 VALUES ($1, $2, 'external', $3, $4)",
-                &[&tenant, &name, &sealed, &location],
+                "INSERT INTO pubfn.tenant_databases (tenant, name, kind, sealed, location, ca_pem)
+                 VALUES ($1, $2, 'external', $3, $4, $5)",
+                &[&tenant, &name, &sealed, &location, &ca_pem],
             )
             .await?;
         notify(&client, tenant, ChangeKind::Databases).await?;
