@@ -6,6 +6,7 @@ pub mod capability;
 pub mod cluster;
 pub mod convert;
 pub mod pool;
+pub mod render;
 pub mod request;
 pub mod results;
 pub mod sql;

@@ -11,6 +11,7 @@ pub mod files;
 pub mod log;
 pub mod request;
 pub mod response;
+pub mod rows;
 pub mod script;
 pub mod secret;
 pub mod state;
@@ -63,6 +64,8 @@ pub struct HostState {
     pub deadline: Option<Instant>,
     /// The result of the last host call, waiting for `take_result`.
     pub pending_result: Option<Vec<u8>>,
+    /// Fetch results kept on the host for this call.
+    pub kept_rows: rows::KeptRows,
     /// Memory and table caps, and whether the guest ran into them.
     pub limiter: GuestLimiter,
     /// Files the guest holds open, within its budget.
@@ -139,6 +142,7 @@ impl HostState {
             capabilities: Capabilities::default(),
             deadline: None,
             pending_result: None,
+            kept_rows: rows::KeptRows::default(),
             limiter,
             open_files: files::OpenFiles::default(),
             on_io_wait: None,
@@ -153,6 +157,7 @@ impl HostState {
         self.response.clear();
         self.error_report = None;
         self.pending_result = None;
+        self.kept_rows = rows::KeptRows::default();
         self.limiter.memory_refused = false;
     }
 }

@@ -4,7 +4,7 @@
 #ifndef PQ_ABI_H
 #define PQ_ABI_H
 
-#define PQ_ABI_VERSION 5
+#define PQ_ABI_VERSION 6
 
 /* Operations of pq.host_call. */
 #define PQ_OP_REQUEST_HEAD   1  /* -> JSON head of the current request */
@@ -15,11 +15,13 @@
 #define PQ_OP_ERROR_REPORT   6  /* JSON error report -> nothing */
 #define PQ_OP_SCRIPT_CODE    7  /* -> the script's cached code object (marshal), or nothing */
 #define PQ_OP_SCRIPT_CODE_OFFER 8 /* marshalled code object -> nothing */
+#define PQ_OP_RESPONSE_BODY_ROWS 9 /* body parts, kept rows spliced in -> nothing */
 #define PQ_OP_DB             16 /* JSON database call -> JSON result */
 #define PQ_OP_SECRET         17 /* UTF-8 secret name -> UTF-8 value */
 #define PQ_OP_STATE_GET      18 /* nothing -> the endpoint's JSON state */
 #define PQ_OP_STATE_SET      19 /* JSON object -> nothing */
 #define PQ_OP_HTTP           20 /* head JSON + body -> head JSON + body */
+#define PQ_OP_DB_ROWS        21 /* u32 LE rows handle -> the raw fetch result */
 
 /* What the driver's exports (pq_compile, pq_load, pq_handle) return to the host. */
 #define PQ_DRIVER_OK        0 /* done */

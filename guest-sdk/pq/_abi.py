@@ -55,9 +55,13 @@ def script_source():
     return call(_pq.PQ_OP_SCRIPT_SOURCE).decode("utf-8")
 
 
-def send_response(status, headers, body):
+def send_response_head(status, headers):
     call_json(_pq.PQ_OP_RESPONSE_HEAD, {"status": status, "headers": headers})
-    call(_pq.PQ_OP_RESPONSE_BODY, body)
+
+
+def loads(raw):
+    """JSON from the host, with the json module as it was at snapshot time."""
+    return _loads(raw)
 
 
 def report_error(report):
@@ -69,4 +73,4 @@ def report_error(report):
 
 
 __all__ = ["call", "call_json", "call_raw_db", "db_call", "request_head", "request_body", "script_source",
-           "send_response", "report_error"]
+           "send_response_head", "report_error", "loads"]

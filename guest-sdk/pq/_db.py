@@ -5,7 +5,7 @@ import base64
 import datetime
 import decimal
 
-from . import _abi, _rows
+from . import _abi, _lazy, _response, _rows
 from .errors import DatabaseError
 
 
@@ -99,8 +99,20 @@ class DatabaseConnection:
                    "params": [_jsonable(p) for p in params] if params is not None else None}
         request = {"op": "fetch", "db": db_name, "schema": schema_name or schema,
                    "table": table_name or table, "options": options}
-        return self._rows(request, enable_python_types, fillna_with, fillnat_with=fillnat_with,
-                          datetime_as_string=enable_datetime_as_string, tz=tz)
+        convert = dict(python_types=enable_python_types, fillna_with=fillna_with,
+                       fillnat_with=fillnat_with, datetime_as_string=enable_datetime_as_string,
+                       tz=tz)
+        render = _render_options(**convert)
+        if render is None:
+            return self._rows(request, enable_python_types, fillna_with, fillnat_with=fillnat_with,
+                              datetime_as_string=enable_datetime_as_string, tz=tz)
+        request["connection"] = self.name
+        request["render"] = render
+        raw = _abi.call_raw_db(request)
+        if not raw.startswith(b'{"handle":'):
+            return _rows.rows(raw, **convert)  # the host left these rows to Python
+        kept = _abi.loads(raw)
+        return _lazy.Rows(kept["handle"], kept["count"], lambda raw: _rows.rows(raw, **convert))
 
     def _one(self, request, enable_python_types, fillna_with):
         rows = self._rows(request, enable_python_types, fillna_with)
@@ -167,6 +179,23 @@ class DatabaseConnection:
         from . import _write
         return _write.create_table(self, db_name or self.name, schema_name, table_name,
                                    object_schema=object_schema, pk=pk, records=records)
+
+
+def _render_options(python_types, fillna_with, fillnat_with, datetime_as_string, tz):
+    """The options the host needs to write these rows as this SDK would (db/render.rs), or
+    None if a fill value cannot be written as JSON (the rows then come to Python, which
+    raises where it always did)."""
+    zone = _rows.timezone(tz)
+    fills = []
+    for fill in (fillna_with, fillnat_with):
+        try:
+            fills.append(None if fill is None else _response.to_json(fill).decode("utf-8"))
+        except _response.BadReturn:
+            return None
+    return {"python_types": bool(python_types), "datetime_as_string": bool(datetime_as_string),
+            "utc": zone is _rows.datetime.timezone.utc,
+            "offset_seconds": int(zone.utcoffset(None).total_seconds()),
+            "fillna": fills[0], "fillnat": fills[1]}
 
 
 def load_table(db_name="", schema_name="", table_name="", query="", **options):

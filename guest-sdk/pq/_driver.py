@@ -31,7 +31,7 @@ import http.client  # noqa: E402,F401
 import urllib.request  # noqa: E402
 import requests  # noqa: E402  (bundled by scripts/build-python-runtime)
 
-from . import _abi, _http, _multidict, _request, _response
+from . import _abi, _http, _lazy, _multidict, _request, _response
 from .errors import DatabaseUnavailable
 
 SCRIPT_NAME = "handler.py"
@@ -197,8 +197,21 @@ def load_script():
 
 
 def handle_request():
+    try:
+        return _handle_request()
+    finally:
+        # Rows kept past the call (a warm instance's global) become dicts while their
+        # handle still means this call's result.
+        try:
+            _lazy.end_request()
+        except BaseException:
+            pass
+
+
+def _handle_request():
     if _handler is None:
         return _report("no_handler", "no handler is loaded")
+    _lazy.begin_request()
     try:
         req = _request.Request(_abi.request_head(), _abi.request_body())
         _request.set_current(req)
@@ -218,7 +231,8 @@ def handle_request():
         _request.set_current(None)
     _flush()
     try:
-        _abi.send_response(status, headers, body)
+        _abi.send_response_head(status, headers)
+        _lazy.send_body(body)
     except BaseException as exc:
         return _report("return", f"the host refused the response: {exc}")
     return _OK

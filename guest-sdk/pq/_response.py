@@ -6,6 +6,9 @@ import decimal
 import json
 import uuid
 
+# Rows a handler returns untouched stay markers for the host to fill in (pq/_lazy.py).
+from ._lazy import DriverEncoder
+
 
 # Bound once, at snapshot time: a handler that monkey-patches json must not change how the
 # SDK encodes its own responses.
@@ -61,8 +64,8 @@ def _json_default(value):
 
 def to_json(value):
     try:
-        return _dumps(value, default=_json_default, ensure_ascii=False,
-                          separators=(",", ":")).encode("utf-8")
+        return _dumps(value, cls=DriverEncoder, default=_json_default, ensure_ascii=False,
+                      separators=(",", ":")).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise BadReturn(f"handler returned a value that is not JSON serializable: {exc}") from None
     except RecursionError:

@@ -68,6 +68,10 @@ pub struct Fetch {
     /// Filters, order, paging, or the query.
     #[serde(default)]
     pub options: FetchOptions,
+    /// Keep the rows on the host, ready to be written into the response as these options
+    /// say (`db/render.rs`), and answer with a handle on them.
+    #[serde(default)]
+    pub render: Option<super::render::RenderOptions>,
 }
 
 /// The keyword arguments of a fetch.

@@ -14,7 +14,7 @@ use super::{HostState, db, egress, error_report, request, response, script, secr
 mod spec_check;
 
 /// The ABI version this host speaks (`PQ_ABI_VERSION` in guest-sdk/_pq/pq_abi.h).
-pub const ABI_VERSION: i32 = 5;
+pub const ABI_VERSION: i32 = 6;
 
 /// Largest argument a guest may pass to one host call: above the largest response body we
 /// accept, and small enough that a copy of it never threatens the host.
@@ -38,6 +38,8 @@ pub mod op {
     pub const SCRIPT_CODE: i32 = 7;
     /// The guest offers the code object it compiled.
     pub const SCRIPT_CODE_OFFER: i32 = 8;
+    /// The response body in parts, kept rows spliced in.
+    pub const RESPONSE_BODY_ROWS: i32 = 9;
     /// JSON database call.
     pub const DB: i32 = 16;
     /// A tenant secret's value by name.
@@ -48,6 +50,8 @@ pub mod op {
     pub const STATE_SET: i32 = 19;
     /// One outbound HTTP request.
     pub const HTTP: i32 = 20;
+    /// The raw result behind a kept-rows handle.
+    pub const DB_ROWS: i32 = 21;
 }
 
 /// Every operation by its `PQ_OP_*` name (without the prefix), as the header and ABI.md list
@@ -61,11 +65,13 @@ pub const OPS: &[(&str, i32)] = &[
     ("ERROR_REPORT", op::ERROR_REPORT),
     ("SCRIPT_CODE", op::SCRIPT_CODE),
     ("SCRIPT_CODE_OFFER", op::SCRIPT_CODE_OFFER),
+    ("RESPONSE_BODY_ROWS", op::RESPONSE_BODY_ROWS),
     ("DB", op::DB),
     ("SECRET", op::SECRET),
     ("STATE_GET", op::STATE_GET),
     ("STATE_SET", op::STATE_SET),
     ("HTTP", op::HTTP),
+    ("DB_ROWS", op::DB_ROWS),
 ];
 
 /// What the driver's exports (`pq_compile`, `pq_load`, `pq_handle`) return (`PQ_DRIVER_*`).
@@ -243,6 +249,11 @@ async fn dispatch(host: &mut HostState, op: i32, arg: Vec<u8>) -> Result<Vec<u8>
         op::SCRIPT_CODE_OFFER => script::offer_code(&mut host.code, arg).map(|()| Vec::new()),
         op::RESPONSE_HEAD => response::set_head(&mut host.response, &arg).map(|()| Vec::new()),
         op::RESPONSE_BODY => response::set_body(&mut host.response, arg).map(|()| Vec::new()),
+        op::RESPONSE_BODY_ROWS => {
+            let body = host.kept_rows.assemble(&arg, host.response.body_limit())?;
+            response::set_body(&mut host.response, body).map(|()| Vec::new())
+        }
+        op::DB_ROWS => host.kept_rows.raw(&arg),
         op::ERROR_REPORT => {
             host.error_report = Some(error_report::decode(&arg)?);
             Ok(Vec::new())
@@ -253,7 +264,8 @@ async fn dispatch(host: &mut HostState, op: i32, arg: Vec<u8>) -> Result<Vec<u8>
                 .deadline
                 .unwrap_or_else(|| std::time::Instant::now() + std::time::Duration::from_secs(30));
             waiting_on_io(host);
-            db::call(host.capabilities.db.as_deref(), deadline, &arg).await
+            let capability = host.capabilities.db.clone();
+            db::call(capability.as_deref(), deadline, &arg, &mut host.kept_rows).await
         }
         op::SECRET => secret::get(host.capabilities.secrets.as_deref(), &arg).await,
         op::STATE_GET => {

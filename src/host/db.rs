@@ -11,6 +11,7 @@ pub async fn call(
     capability: Option<&dyn DatabaseCapability>,
     deadline: Instant,
     arg: &[u8],
+    kept: &mut super::rows::KeptRows,
 ) -> Result<Vec<u8>, AbiError> {
     let request: DbRequest = super::abi::decode_object(arg, "database call")?;
     let Some(capability) = capability else {
@@ -19,7 +20,7 @@ pub async fn call(
             "no database configured: pq.dbconnect needs a tenant database (not available in this sandbox)",
         ));
     };
-    capability
+    let result = capability
         .call(&request, deadline)
         .await
         .map_err(|error| match error {
@@ -34,5 +35,13 @@ pub async fn call(
                 tracing::warn!("tenant database unavailable: {message}");
                 AbiError::new(AbiError::DB_UNAVAILABLE, "the database is unavailable")
             }
-        })
+        })?;
+    // A fetch that asks for it is answered with a handle: the rows stay here unless Python
+    // touches them (`host/rows.rs`).
+    match &request {
+        DbRequest::Fetch(fetch) if let Some(options) = &fetch.render => {
+            Ok(kept.keep(result, options).unwrap_or_else(|raw| raw))
+        }
+        _ => Ok(result),
+    }
 }

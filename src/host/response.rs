@@ -73,6 +73,11 @@ pub struct ResponseSlot {
 }
 
 impl ResponseSlot {
+    /// The largest body this slot takes, in bytes.
+    pub fn body_limit(&self) -> usize {
+        self.limits.max_body_bytes
+    }
+
     /// An empty slot enforcing `limits`.
     pub fn new(limits: ResponseLimits) -> Self {
         ResponseSlot {

@@ -54,14 +54,14 @@ impl DatabaseCapability for Planner {
 /// `PQ_OP_DB`: without a database (the guest learns it has none) and with the planner.
 pub fn call(arg: &[u8]) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let error = ready(pubfn::host::db::call(None, deadline, arg))
+    let error = ready(pubfn::host::db::call(None, deadline, arg, &mut Default::default()))
         .expect_err("a database call without a database fails");
     refused(&error);
     assert!(matches!(
         error.code,
         AbiError::INVALID | AbiError::UNAVAILABLE
     ));
-    if let Err(error) = ready(pubfn::host::db::call(Some(&Planner), deadline, arg)) {
+    if let Err(error) = ready(pubfn::host::db::call(Some(&Planner), deadline, arg, &mut Default::default())) {
         refused(&error);
     }
 }
