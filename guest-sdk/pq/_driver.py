@@ -31,7 +31,7 @@ import http.client  # noqa: E402,F401
 import urllib.request  # noqa: E402
 import requests  # noqa: E402  (bundled by scripts/build-python-runtime)
 
-from . import _abi, _http, _lazy, _multidict, _request, _response
+from . import _abi, _lazy, _multidict, _request, _response
 from .errors import DatabaseUnavailable
 
 SCRIPT_NAME = "handler.py"
@@ -261,32 +261,14 @@ def _warm_up():
     linecache.cache.pop(SCRIPT_NAME, None)
 
 
-def _canned_http_call(op, data=b""):
-    """Stands for the host during _warm_up_http: one small JSON answer to any request."""
-    head = (b'{"status":200,"reason":"OK","headers":[["content-type","application/json; '
-            b'charset=utf-8"],["set-cookie","a=1; Path=/"]],"url":"https://warm.up/",'
-            b'"version":"HTTP/1.1"}')
-    return len(head).to_bytes(4, "little") + head + b'{"ok":true}'
-
-
-def _warm_up_http():
-    """The outbound-HTTP paths (requests, urllib.request, pq.connect), run once against a
-    canned answer instead of the host, so that what they build on first use (requests'
-    defaults, cookie and header parsing, regex caches) is part of the snapshot. Measured in
-    a fresh instance: its first requests.get() took 3.5 ms without this, 1.7 ms with it
-    (the second, 0.9 ms)."""
-    saved = _http._call
-    _http._call = _canned_http_call
-    try:
-        requests.post("https://warm.up/", params={"a": "1"}, json={"b": 2}, timeout=1).json()
-        urllib.request.urlopen("https://warm.up/", timeout=1).read()
-        _pq_package.connect("warm-up").get("x", id=1)
-    finally:
-        _http._call = saved
-        urllib.request._opener = None  # as a fresh interpreter has it
+# The outbound-HTTP libraries are imported above but not exercised here. Running requests,
+# urlopen and pq.connect once against a canned answer made a fresh instance's first
+# requests.get() 1.8 ms faster, but the garbage it left made the snapshot's heap sparse, and
+# every strict request of every tenant then wrote into more of its pages: scripts/bench b
+# (hello, strict) fell from 0.89 to 0.66 of native. Only handlers that call out pay the
+# first-use cost, once per instance.
 
 
 # What the warm-up leaves alive becomes part of the snapshot; python-runtime/driver.c then
 # makes all of it immortal, out of reference counting's and the collector's reach.
 _warm_up()
-_warm_up_http()
