@@ -55,14 +55,24 @@ COMBOS = [
     {'fillna_with': ''},
 ]
 
+import datetime
+HOLD = []
+
+class Probe(datetime.date):
+    """Encoded after the rows: says whether Python made them into dicts meanwhile."""
+    def isoformat(self):
+        rows = HOLD.pop()
+        return 'kept' if type(rows).__name__ == 'Rows' and not rows._done else 'made'
+
 def handler():
     combo = COMBOS[int(request.args['combo'])]
     table = request.args.get('table', 'every')
     rows = pq.dbconnect('dw_2').fetch('dw_2', 'public', table, order_by='id', **combo)
     kept = type(rows).__name__
+    HOLD.append(rows)
     if request.args['via'] == 'python':
         rows = list(rows)
-    return {'kept': kept, 'rows': rows}
+    return {'kept': kept, 'rows': rows, 'probe': Probe(2000, 1, 1)}
 "#;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -103,6 +113,17 @@ async fn host_written_rows_are_byte_for_byte_the_python_paths() {
             }
             if std::env::var_os("SHOW_BODIES").is_some() {
                 eprintln!("BODY {}", bodies[0]);
+            }
+            // The host wrote the rows only if Python never made them into dicts.
+            let probes = if kept == "Rows" {
+                ["kept", "made"]
+            } else {
+                ["made", "made"]
+            };
+            for (body, probe) in bodies.iter_mut().zip(probes) {
+                let tail = format!(",\"probe\":\"{probe}\"}}");
+                assert!(body.ends_with(&tail), "{table} combo {combo}: {body}");
+                body.truncate(body.len() - tail.len());
             }
             let expected = format!("{{\"kept\":\"{kept}\",\"rows\":");
             assert!(

@@ -1,13 +1,14 @@
 """A fetch's rows that stay on the host until Python touches them.
 
 `fetch(...)` answers with `Rows`, a `list` whose dicts are made on first use, once, exactly as
-the eager path makes them (`_rows.rows`). Until then its list storage holds one marker string:
-returned untouched, alone or inside the returned dict or list, the rows' JSON is written by
-the host straight from PostgreSQL's values (src/db/render.rs) and spliced into the response
-where the driver's encoder wrote the marker (`body_parts`). Every other use (len, iteration,
-indexing, comparison, mutation, repr, pickling, the handler's own `json.dumps`) sees the real
-list. The marker's nonce is new for each request and unknown to callers, so data a caller
-sends can never be taken for rows.
+the eager path makes them (`_rows.rows`). Until then its list storage holds one marker string.
+Returned untouched, alone or inside the returned dict or list, the rows are written by the
+host straight from PostgreSQL's values (src/db/render.rs): while the driver encodes the
+response (`DriverEncoder`), iterating pending rows yields the marker (json's C encoder reads a
+list subclass through its iterator), and the host splices the rows' JSON in where the marker
+landed (`body_parts`). Every other use (len, iteration, indexing, comparison, mutation, repr,
+pickling, the handler's own `json.dumps`) sees the real list. The marker's nonce is new for
+each request and unknown to callers, so data a caller sends can never be taken for rows.
 """
 
 import json
@@ -25,6 +26,8 @@ _OP_RESPONSE_BODY_ROWS = _pq.PQ_OP_RESPONSE_BODY_ROWS
 _u32 = struct.Struct("<I").pack
 _list = list
 
+# Whether the driver is encoding the response (then pending rows stay markers).
+_encoding = False
 # Rows not yet made into dicts, and still referenced somewhere (by id: a list is unhashable).
 _pending = weakref.WeakValueDictionary()
 _nonce = os.urandom(8).hex()
@@ -79,6 +82,11 @@ class Rows(list):
     def __len__(self):
         return _list.__len__(self) if self._done else self._count
 
+    def __iter__(self):
+        if not self._done and _encoding:
+            return _list.__iter__(self)  # the marker
+        return _list.__iter__(self._materialize())
+
     def __reduce_ex__(self, protocol):
         return (_list, (_list(self._materialize()),))
 
@@ -103,7 +111,7 @@ def _touching(name):
     return touched
 
 
-for _name in ("__iter__", "__getitem__", "__setitem__", "__delitem__", "__contains__", "__eq__",
+for _name in ("__getitem__", "__setitem__", "__delitem__", "__contains__", "__eq__",
               "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__add__", "__iadd__", "__mul__",
               "__rmul__", "__imul__", "__reversed__", "__repr__", "__sizeof__", "append",
               "extend", "insert", "pop", "remove", "index", "count", "sort", "reverse", "clear",
@@ -112,25 +120,20 @@ for _name in ("__iter__", "__getitem__", "__setitem__", "__delitem__", "__contai
 Rows.__hash__ = None
 
 
-# The handler's own json.dumps (and JSONEncoder subclasses) must see dicts, not a marker: the
-# C encoder reads a list's storage directly, so pending rows are made first. The driver's
-# encoder (`DriverEncoder`) keeps the markers.
 _iterencode = json.JSONEncoder.iterencode
 
 
-def _iterencode_touching(self, o, _one_shot=False):
-    if _pending:
-        materialize_all()
-    return _iterencode(self, o, _one_shot)
-
-
-json.JSONEncoder.iterencode = _iterencode_touching
-
-
 class DriverEncoder(json.JSONEncoder):
-    """The response's encoder: pending rows stay markers, for the host to fill in."""
+    """The response's encoder: pending rows stay markers, for the host to fill in. Only the
+    one-shot C path is used (the driver passes no indent), which encodes before returning."""
 
-    iterencode = _iterencode
+    def iterencode(self, o, _one_shot=False):
+        global _encoding
+        _encoding = True
+        try:
+            return _iterencode(self, o, _one_shot)
+        finally:
+            _encoding = False
 
 
 def body_parts(body):
