@@ -181,14 +181,17 @@ async fn allowed_hosts_answer_urllib_http_client_requests_and_connections() {
         .unwrap_or_default()
         .to_string();
     assert!(timing.contains("egress;dur="), "{timing}");
-    let log = last_log(&server, "out", "fetch").await;
-    assert!(
-        log.contains(&format!(
-            "[egress] POST localhost:{} -> 200",
-            upstream.https_port
-        )),
-        "{log}"
-    );
+    // Log entries are written in batches: wait for this request's, the one with the POST.
+    let post = format!("[egress] POST localhost:{} -> 200", upstream.https_port);
+    let log = common::eventually(
+        "the connection call's log entry",
+        std::time::Duration::from_secs(10),
+        || async {
+            let log = last_log(&server, "out", "fetch").await;
+            log.contains(&post).then_some(log)
+        },
+    )
+    .await;
     assert!(!log.contains("k-123"), "{log}");
     let (_, metrics) = common::scrape(&server, common::ADMIN_KEY).await;
     assert!(

@@ -56,14 +56,14 @@ fn split_frame(arg: &[u8]) -> Result<(&[u8], &[u8]), AbiError> {
 }
 
 /// Latin-1 text back to the bytes it stands for (as the request head sends header values).
-fn latin1_bytes(text: &str, what: &str) -> Result<Vec<u8>, AbiError> {
+fn latin1_bytes(text: &str, header: &str) -> Result<Vec<u8>, AbiError> {
     text.chars()
         .map(|c| u8::try_from(u32::from(c)).ok())
         .collect::<Option<Vec<u8>>>()
         .ok_or_else(|| {
             AbiError::new(
                 AbiError::INVALID,
-                format!("{what}: a character above U+00FF"),
+                format!("header {header}: a character above U+00FF"),
             )
         })
 }
@@ -81,7 +81,7 @@ fn decode(arg: &[u8]) -> Result<OutboundRequest, AbiError> {
         .headers
         .into_iter()
         .map(|(name, value)| {
-            let value = latin1_bytes(&value, &format!("header {name}"))?;
+            let value = latin1_bytes(&value, &name)?;
             Ok((name, value))
         })
         .collect::<Result<_, AbiError>>()?;

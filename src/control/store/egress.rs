@@ -59,18 +59,7 @@ fn context(tenant: &str, name: &str) -> String {
 }
 
 fn check_connection(name: &str, spec: &ConnectionSpec) -> Result<(), String> {
-    let name_ok = !name.is_empty()
-        && name.len() <= 128
-        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if !name_ok {
-        return Err(format!(
-            "connection name {name:?}: letters, digits, '_', '.' and '-', starting with a letter \
-             or '_', at most 128"
-        ));
-    }
+    super::secrets::check_resource_name("connection", name).map_err(|e| e.to_string())?;
     let url = url::Url::parse(&spec.base_url).map_err(|e| format!("base_url: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err("base_url: an http:// or https:// URL with a host".into());

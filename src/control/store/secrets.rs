@@ -25,6 +25,26 @@ fn context(tenant: &str, name: &str) -> String {
     format!("secret {tenant}/{name}")
 }
 
+/// The names handlers pass for secrets and stored connections (`pq.get_secret(name)`,
+/// `pq.connect(name)`): letters, digits, `_`, `.` and `-`, starting with a letter or `_`, at
+/// most 128 bytes, as the tables' CHECK constraints also say.
+pub(super) fn check_resource_name(kind: &str, name: &str) -> Result<(), ControlError> {
+    let valid = !name.is_empty()
+        && name.len() <= 128
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(ControlError::Invalid(format!(
+            "{kind} name {name:?}: letters, digits, '_', '.' and '-', starting with a letter \
+             or '_', at most 128"
+        )))
+    }
+}
+
 impl Store {
     /// Sets (or replaces) the tenant's secret `name`.
     pub async fn set_secret(
@@ -34,18 +54,7 @@ impl Store {
         value: &str,
     ) -> Result<SecretInfo, ControlError> {
         self.tenant(tenant).await?;
-        let valid = !name.is_empty()
-            && name.len() <= 128
-            && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-        if !valid {
-            return Err(ControlError::Invalid(format!(
-                "secret name {name:?}: letters, digits, '_', '.' and '-', starting with a letter \
-                 or '_', at most 128"
-            )));
-        }
+        check_resource_name("secret", name)?;
         if value.len() > MAX_SECRET_BYTES {
             return Err(ControlError::Invalid(format!(
                 "secret value over {MAX_SECRET_BYTES} bytes"
