@@ -2,11 +2,21 @@
 //! strict hello (p50 ≤ 500 µs), warm hello (p50 ≤ 100 µs), and the RSS of one more idle warm
 //! instance (≤ 10 MiB), which is printed rather than timed.
 //!
+//! Packages (issue: a strict request that imports a preloaded package within 1.2x of a
+//! hello's median): `strict_import_preloaded` against `strict_hello`, and
+//! `strict_import_not_preloaded` for what the preload saves.
+//!
 //! Needs a built runtime: `scripts/build-python-runtime` (scripts/setup runs it).
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use pubfn::host::GuestRequest;
-use pubfn::sandbox::{Call, Isolation, Limits, PythonRuntime, Sandbox, SandboxConfig, Script};
+use pubfn::packages::{ModuleInfo, PackageManifest, install};
+use pubfn::sandbox::{
+    Call, Isolation, Limits, PackageSet, PythonRuntime, Sandbox, SandboxConfig, Script,
+};
 
 /// A ~150-line handler with helpers, a class and module-level tables.
 const REALISTIC: &str = include_str!("handlers/realistic.py");
@@ -25,6 +35,7 @@ fn sandbox() -> Sandbox {
 fn hello_call(isolation: Isolation, endpoint: &str) -> Call {
     Call {
         tenant: "bench".into(),
+        packages: None,
         endpoint: endpoint.into(),
         version: "1".into(),
         script: Script::new(HELLO),
@@ -39,6 +50,67 @@ fn hello_call(isolation: Isolation, endpoint: &str) -> Call {
         },
         capabilities: Default::default(),
     }
+}
+
+const IMPORTS_THATPKG: &str = "import thatpkg\n\ndef handler():\n    return {'hello': thatpkg.greet(request.args.get('name', 'world'))}\n";
+
+/// A pure-Python package of about 2,500 lines: functions, classes, dataclasses, compiled
+/// regular expressions and tables built at import, as real helper libraries have.
+fn thatpkg_source() -> String {
+    let mut source = String::from(
+        "import dataclasses, re, enum\n\ndef greet(name):\n    return 'hello ' + name\n\n",
+    );
+    for i in 0..120 {
+        source.push_str(&format!(
+            "PATTERN_{i} = re.compile(r'^(?P<key>[a-z]{{1,{w}}})_{i}=(?P<value>\\d+)$')\n\n\
+             @dataclasses.dataclass\nclass Record{i}:\n    key: str\n    value: int = {i}\n\n\
+             \x20   def scaled(self, factor):\n        return self.value * factor + {i}\n\n\
+             \x20   def parse(self, text):\n        m = PATTERN_{i}.match(text)\n        \
+             return m and Record{i}(m['key'], int(m['value']))\n\n\
+             class Kind{i}(enum.Enum):\n    A = {i}\n    B = {j}\n\n\
+             TABLE_{i} = {{f'k{{n}}': n * {i} for n in range(40)}}\n\n",
+            w = 3 + i % 5,
+            j = i + 1000,
+        ));
+    }
+    source
+}
+
+/// Package sets holding `thatpkg`, with and without it on the preload list, installed the way
+/// the server installs them, and their snapshots built.
+fn thatpkg_sets(
+    rt: &tokio::runtime::Runtime,
+    sandbox: &Sandbox,
+) -> (Arc<PackageSet>, Arc<PackageSet>) {
+    use sha2::{Digest, Sha256};
+    let source = thatpkg_source();
+    let sha256 = hex::encode(Sha256::digest(source.as_bytes()));
+    let blobs = HashMap::from([(sha256.clone(), source.clone().into_bytes())]);
+    let set = |preload: bool| {
+        let mut manifest = PackageManifest::default();
+        manifest.modules.insert(
+            "thatpkg".into(),
+            ModuleInfo {
+                sha256: sha256.clone(),
+                size: source.len() as u64,
+            },
+        );
+        if preload {
+            manifest.preload.push("thatpkg".into());
+        }
+        let hash = manifest.hash();
+        let dir = install::install(&sandbox.packages_dir(), &hash, &manifest, &blobs)
+            .expect("installing thatpkg");
+        let set = Arc::new(PackageSet {
+            hash,
+            dir,
+            preload_ms: 60_000,
+        });
+        rt.block_on(sandbox.prepare_packages("bench", set.clone()))
+            .expect("a snapshot with thatpkg");
+        set
+    };
+    (set(true), set(false))
 }
 
 fn rss_bytes() -> usize {
@@ -72,6 +144,21 @@ fn benches(c: &mut Criterion) {
             assert_eq!(reply.response.status, 200);
         })
     });
+    let (preloaded, not_preloaded) = thatpkg_sets(&rt, &sandbox);
+    for (name, set) in [
+        ("strict_import_preloaded", &preloaded),
+        ("strict_import_not_preloaded", &not_preloaded),
+    ] {
+        c.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| async {
+                let mut call = hello_call(Isolation::Strict, name);
+                call.script = Script::new(IMPORTS_THATPKG);
+                call.packages = Some(set.clone());
+                let reply = sandbox.handle(call).await.unwrap();
+                assert_eq!(reply.response.status, 200);
+            })
+        });
+    }
     c.bench_function("strict_realistic", |b| {
         b.to_async(&rt).iter(|| async {
             let mut call = hello_call(Isolation::Strict, "realistic");
@@ -83,7 +170,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("check_realistic_script", |b| {
         b.to_async(&rt).iter(|| async {
             sandbox
-                .check_script("bench", Script::new(HELLO), &Limits::default())
+                .check_script("bench", None, Script::new(HELLO), &Limits::default())
                 .await
                 .unwrap();
         })

@@ -9,6 +9,7 @@
 //! | issue, list, revoke tokens; check a caller's token | [`tokens`] |
 //! | add or remove a database, set or delete a secret | [`resources`] |
 //! | a tenant's egress allow-list and stored connections | [`egress`] |
+//! | a tenant's modules, wheels and preload list | [`packages`] |
 //! | call an endpoint (admission, then the handler) | [`invoke`] |
 //! | run a draft script | [`drafts`] |
 //! | run SQL in, or load a CSV into, a tenant's own database | [`warehouse`] |
@@ -22,6 +23,7 @@ pub mod egress;
 pub mod endpoints;
 mod error;
 pub mod invoke;
+pub mod packages;
 pub mod resources;
 pub mod tenants;
 pub mod tokens;
@@ -94,6 +96,8 @@ pub struct App {
     admin_key: String,
     /// Per-tenant in-flight permits, with the cap they were made for.
     in_flight: DashMap<String, (usize, Arc<Semaphore>)>,
+    /// Package sets installed on this node, by `tenant/hash` (immutable, so never stale).
+    package_sets: DashMap<String, Arc<crate::sandbox::PackageSet>>,
 }
 
 impl App {
@@ -110,6 +114,7 @@ impl App {
             default_caps: parts.default_caps,
             admin_key: parts.admin_key,
             in_flight: DashMap::new(),
+            package_sets: DashMap::new(),
         })
     }
 

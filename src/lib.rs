@@ -1,7 +1,7 @@
 //! pubfn: tenants publish Python handlers as HTTP endpoints; each runs in a wasmtime sandbox.
 //!
 //! Layers, each importing only those below it: [`cli`] → [`config`] → [`http`] → [`app`] →
-//! [`auth`] → [`control`] → [`sandbox`] → [`host`] → [`db`], [`egress`]; [`private_fs`] is a leaf any of
+//! [`auth`] → [`control`] → [`sandbox`] → [`host`] → [`db`], [`egress`], [`packages`]; [`private_fs`] is a leaf any of
 //! them uses. `http` and `cli` are adapters: they parse, call a use case of [`app`], and map
 //! its error.
 
@@ -14,6 +14,7 @@ pub mod db;
 pub mod egress;
 pub mod host;
 pub mod http;
+pub mod packages;
 pub mod private_fs;
 pub mod sandbox;
 

@@ -10,6 +10,7 @@ mod error;
 mod function_cache;
 pub mod instance;
 pub mod limits;
+pub mod packages;
 pub mod pool;
 pub mod runtime;
 pub mod scheduler;
@@ -25,6 +26,7 @@ use wasmtime::Engine;
 
 pub use error::{CallError, CallErrorKind, SandboxError};
 pub use limits::Limits;
+pub use packages::PackageSet;
 pub use pool::WarmKey;
 pub use runtime::PythonRuntime;
 pub use snapshot::SnapshotSource;
@@ -33,6 +35,9 @@ pub use crate::host::Capabilities;
 use crate::host::{GuestRequest, GuestResponse};
 use core::SandboxCore;
 pub use core::TenantResidency;
+
+/// The folder of the cache directory holding installed package sets.
+pub const PACKAGES_DIR: &str = "packages";
 
 /// How instances are shared between the requests of one endpoint version.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +95,8 @@ impl From<&str> for Script {
 pub struct Call {
     /// Whose snapshot to run in.
     pub tenant: String,
+    /// The package set of the endpoint version (its snapshot imported the set's preload).
+    pub packages: Option<Arc<PackageSet>>,
     /// The endpoint's name.
     pub endpoint: String,
     /// The endpoint's version: warm instances serve only calls of the same version.
@@ -209,6 +216,20 @@ impl Sandbox {
             .map_err(|e| SandboxError::snapshot("preparing it", e))?
     }
 
+    /// Loads or builds `tenant`'s snapshot with `packages`, importing the set's preload list:
+    /// a module that raises or runs past the tenant's CPU limit is a
+    /// [`SandboxError::Preload`] with its traceback.
+    pub async fn prepare_packages(
+        &self,
+        tenant: &str,
+        packages: Arc<PackageSet>,
+    ) -> Result<SnapshotSource, SandboxError> {
+        let tenant = tenant.to_string();
+        self.on_executor(|core| async move { core.prepare_packages(&tenant, &packages).await })
+            .await
+            .map_err(|e| SandboxError::snapshot("preparing it", e))?
+    }
+
     /// Drops everything held for `tenant`: its snapshot and idle warm instances.
     pub async fn forget_tenant(&self, tenant: &str) {
         self.core.forget_tenant(tenant).await
@@ -234,6 +255,16 @@ impl Sandbox {
         self.core.max_memory_bytes()
     }
 
+    /// The module names tenants' packages may not take (the runtime's own).
+    pub fn reserved_module_names(&self) -> &crate::packages::ReservedNames {
+        &self.core.runtime().reserved_names
+    }
+
+    /// Where package sets are installed on this node (beside the snapshots built from them).
+    pub fn packages_dir(&self) -> PathBuf {
+        self.core.cache_dir().join(PACKAGES_DIR)
+    }
+
     /// Engine instance slots taken (running calls and idle warm instances), and the maximum.
     pub fn instance_slots(&self) -> (usize, usize) {
         self.core.instance_slots()
@@ -252,18 +283,24 @@ impl Sandbox {
     pub async fn check_script(
         &self,
         tenant: &str,
+        packages: Option<Arc<PackageSet>>,
         script: Script,
         limits: &Limits,
     ) -> Result<(), CallError> {
         let (tenant, limits) = (tenant.to_string(), *limits);
-        self.on_executor(|core| async move { core.check_script(&tenant, script, &limits).await })
-            .await
-            .map_err(CallError::host)?
+        self.on_executor(|core| async move {
+            core.check_script(&tenant, packages.as_deref(), script, &limits)
+                .await
+        })
+        .await
+        .map_err(CallError::host)?
     }
 
     /// Runs one request through its endpoint's handler.
     pub async fn handle(&self, call: Call) -> Result<Reply, CallError> {
-        let ticket = self.core.early_ticket(&call.tenant);
+        let ticket = self
+            .core
+            .early_ticket(&call.tenant, call.packages.as_deref());
         self.on_executor(|core| async move { core.handle(call, ticket).await })
             .await
             .map_err(CallError::host)?

@@ -238,13 +238,14 @@ async fn check_script_reports_syntax_errors_without_running_code() {
     let ok = sandbox()
         .check_script(
             "alpha",
+            None,
             "raise SystemExit\ndef handler(): pass\n".into(),
             &limits,
         )
         .await;
     assert!(ok.is_ok(), "module code must not run: {ok:?}");
     let err = sandbox()
-        .check_script("alpha", "def handler(:\n".into(), &limits)
+        .check_script("alpha", None, "def handler(:\n".into(), &limits)
         .await
         .unwrap_err();
     match err.kind {

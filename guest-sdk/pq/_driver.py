@@ -36,6 +36,12 @@ from .errors import DatabaseUnavailable
 
 SCRIPT_NAME = "handler.py"
 
+# Where the host preopens the tenant's package set, if it has one (src/sandbox/packages.rs,
+# GUEST_PACKAGES_DIR): `site/` holds its modules and wheels, `preload.json` what the snapshot
+# imports.
+PACKAGES_DIR = "/usr/local/tenant"
+PACKAGES_SITE = PACKAGES_DIR + "/site"
+
 # Bound at snapshot time, like the rest of the SDK's own tools.
 _marshal_loads, _marshal_dumps = marshal.loads, marshal.dumps
 
@@ -64,11 +70,12 @@ def _script_traceback(exc):
     total = 0
     tb = exc.__traceback__
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == SCRIPT_NAME:
+        if _is_tenant_file(tb.tb_frame.f_code.co_filename):
             total += 1
             kept.append(tb)
         tb = tb.tb_next
-    frames = [traceback.FrameSummary(SCRIPT_NAME, tb.tb_lineno, tb.tb_frame.f_code.co_name)
+    frames = [traceback.FrameSummary(_shown_name(tb.tb_frame.f_code.co_filename), tb.tb_lineno,
+                                     tb.tb_frame.f_code.co_name)
               for tb in kept]
     lines = ["Traceback (most recent call last):\n"] if frames else []
     if total > len(frames):
@@ -76,6 +83,18 @@ def _script_traceback(exc):
     lines += traceback.format_list(list(frames))
     lines += traceback.format_exception_only(type(exc), exc)
     return "".join(lines)
+
+
+def _is_tenant_file(filename):
+    """The script and the tenant's own packages are the tenant's; the SDK and stdlib are not."""
+    return filename == SCRIPT_NAME or filename.startswith(PACKAGES_SITE + "/")
+
+
+def _shown_name(filename):
+    # `helpers/text.py`, as the tenant named it, without the sandbox's mount point.
+    if filename.startswith(PACKAGES_SITE + "/"):
+        return filename[len(PACKAGES_SITE) + 1:]
+    return filename
 
 
 def _report_exception(exc, kind="exception"):
@@ -269,6 +288,32 @@ def _warm_up():
 # handlers that call out pay the first-use cost, once per instance.
 
 
+def _load_packages():
+    """Runs once, at snapshot time, when the tenant has packages: puts them on the path (after
+    the stdlib and the runtime's own packages, which no tenant name may shadow anyway) and
+    imports the preload list, so that a request using them finds them imported. A module that
+    raises is reported with its traceback, and the snapshot is not taken."""
+    if not os.path.isdir(PACKAGES_SITE):
+        return
+    sys.path.append(PACKAGES_SITE)
+    with open(PACKAGES_DIR + "/preload.json", "rb") as f:
+        preload = json.loads(f.read())
+    for name in preload:
+        try:
+            __import__(name)
+        except BaseException as exc:
+            _flush()
+            try:
+                message = f"preloading {name!r}: {type(exc).__name__}: {exc}"
+                trace = _script_traceback(exc)
+            except BaseException:
+                message, trace = f"preloading {name!r}: {type(exc).__name__}", ""
+            _report("preload", message, type=type(exc).__name__, traceback=trace)
+            raise
+    _flush()
+
+
 # What the warm-up leaves alive becomes part of the snapshot; python-runtime/driver.c then
 # makes all of it immortal, out of reference counting's and the collector's reach.
 _warm_up()
+_load_packages()

@@ -18,12 +18,18 @@ impl App {
         let tenant = change.tenant.as_str();
         self.registry.invalidate(tenant);
         match change.kind {
-            ChangeKind::Tenant | ChangeKind::Tokens | ChangeKind::Secrets | ChangeKind::Egress => {}
+            ChangeKind::Tenant
+            | ChangeKind::Tokens
+            | ChangeKind::Secrets
+            | ChangeKind::Egress
+            | ChangeKind::Packages => {}
             ChangeKind::Databases => self.pools.forget_tenant(tenant),
             ChangeKind::Endpoints => self.sandbox.forget_instances(tenant),
             ChangeKind::Deleted => {
                 self.pools.forget_tenant(tenant);
                 self.in_flight.remove(tenant);
+                let prefix = format!("{tenant}/");
+                self.package_sets.retain(|key, _| !key.starts_with(&prefix));
                 self.egress.forget_tenant(tenant);
                 self.sandbox.forget_tenant(tenant).await;
             }

@@ -54,6 +54,8 @@ impl App {
             limits,
             with_state: false,
             db_session: None,
+            // A draft tries the tenant's packages as they are now.
+            packages: view.package_set.clone(),
         };
         let run = self.run_handler(&view, spec, request).await;
         drop(permit);

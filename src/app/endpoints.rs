@@ -34,10 +34,16 @@ impl App {
             .map_err(AppError::Invalid)?;
         RoutePattern::parse(&spec.route)?;
         self.store.tenant(tenant).await?;
+        // The version records the tenant's package set as it is now, and is checked with it.
+        let package_set = self.store.current_packages(tenant).await?.hash;
+        let packages = match &package_set {
+            Some(hash) => Some(self.package_set(tenant, hash).await?),
+            None => None,
+        };
         let script = Script::new(spec.script.as_str());
         if let Err(error) = self
             .sandbox
-            .check_script(tenant, script, &spec.limits)
+            .check_script(tenant, packages, script, &spec.limits)
             .await
         {
             return Err(match error.kind {
@@ -49,7 +55,10 @@ impl App {
                 other => AppError::Invalid(format!("the script cannot be compiled: {other}")),
             });
         }
-        let version = self.store.deploy(tenant, name, &spec).await?;
+        let version = self
+            .store
+            .deploy(tenant, name, &spec, package_set.as_deref())
+            .await?;
         self.changed(tenant, ChangeKind::Endpoints).await;
         Ok(version)
     }

@@ -26,6 +26,19 @@ pub enum AppError {
         /// 1-based column.
         column: Option<u32>,
     },
+    /// A package change the tenant asked for cannot be made (a platform wheel, a bad name,
+    /// past the quota): nothing was installed.
+    #[error(transparent)]
+    Package(#[from] crate::packages::PackageError),
+    /// A module of the preload list raised, or ran past the CPU limit, while the snapshot was
+    /// built: nothing was installed.
+    #[error("{message}")]
+    Preload {
+        /// What failed.
+        message: String,
+        /// Its traceback and output.
+        traceback: String,
+    },
     /// No tenant of that name, or no endpoint at that path (the same answer for both).
     #[error("no such endpoint")]
     NoSuchEndpoint,

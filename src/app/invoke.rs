@@ -71,6 +71,8 @@ pub struct HandlerSpec {
     pub with_state: bool,
     /// The caller's claims for its database transactions (`db_claims` endpoints).
     pub db_session: Option<DbSession>,
+    /// The package set it runs with (hash).
+    pub packages: Option<String>,
 }
 
 impl App {
@@ -160,6 +162,7 @@ impl App {
             limits: entry.limits,
             with_state: true,
             db_session,
+            packages: entry.packages,
         };
         let run = self.run_handler(&tenant, spec, request).await;
         drop(permit);
@@ -207,8 +210,27 @@ impl App {
                 }) as Arc<dyn crate::host::StateStore>
             }),
         };
+        let packages = match &spec.packages {
+            Some(hash) => match self.package_set(&tenant.name, hash).await {
+                Ok(set) => Some(set),
+                Err(e) => {
+                    let error = CallError::host(format!(
+                        "installing the package set: {}",
+                        super::describe(&e)
+                    ));
+                    return HandlerRun {
+                        outcome: Err(error),
+                        sandbox_time: Default::default(),
+                        db_time: Default::default(),
+                        egress: Default::default(),
+                    };
+                }
+            },
+            None => None,
+        };
         let call = Call {
             tenant: tenant.name.clone(),
+            packages,
             endpoint: spec.endpoint,
             version: spec.version,
             script: spec.script,

@@ -54,6 +54,7 @@ async fn execute(args: RunArgs) -> Result<ExitCode, String> {
     let sandbox = super::open_sandbox(args.runtime.clone(), |_| {})?;
     let call = Call {
         tenant: "local".into(),
+        packages: None,
         endpoint: args.script.display().to_string(),
         version: "draft".into(),
         script: Script::new(script),

@@ -27,6 +27,9 @@ pub enum ChangeKind {
     Secrets,
     /// The egress allow-list or a stored connection changed.
     Egress,
+    /// The tenant's package set (modules, wheels, preload) changed: what its next deploy and
+    /// drafts use; deployed versions keep theirs.
+    Packages,
     /// The tenant and everything it owned are gone.
     Deleted,
 }

@@ -71,6 +71,9 @@ pub struct TenantLimits {
     /// The most memory a call of the tenant may have, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_memory_bytes: Option<usize>,
+    /// The most its Python packages (modules and wheels) may take unpacked, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_package_bytes: Option<u64>,
 }
 
 impl TenantLimits {
@@ -78,6 +81,14 @@ impl TenantLimits {
     pub const MAX_CONCURRENCY: usize = 100_000;
     /// Largest `max_body_bytes`.
     pub const MAX_BODY_BYTES: usize = 1 << 30;
+    /// Largest `max_package_bytes`: every node unpacks a tenant's packages to its disk.
+    pub const MAX_PACKAGE_BYTES: u64 = 1 << 30;
+
+    /// The tenant's package quota in bytes unpacked.
+    pub fn package_quota(&self) -> u64 {
+        self.max_package_bytes
+            .unwrap_or(crate::packages::manifest::DEFAULT_QUOTA_BYTES)
+    }
 
     /// Refuses caps that could not work: no request at all, or beyond what a node can hold.
     pub fn validate(&self) -> Result<(), String> {
@@ -109,6 +120,14 @@ impl TenantLimits {
                     Limits::MAX_TIME_MS
                 ));
             }
+        }
+        if let Some(n) = self.max_package_bytes
+            && n > Self::MAX_PACKAGE_BYTES
+        {
+            return Err(format!(
+                "max_package_bytes must be at most {}, not {n}",
+                Self::MAX_PACKAGE_BYTES
+            ));
         }
         if let Some(n) = self.max_memory_bytes
             && n < Limits::MIN_MEMORY_BYTES
@@ -193,6 +212,9 @@ pub struct EndpointVersion {
     pub db_claims: bool,
     /// SHA-256 of the script, hex.
     pub script_sha256: String,
+    /// The package set it was deployed with (its hash), if the tenant had packages: it keeps
+    /// it until it is replaced, and a rollback to it brings it back.
+    pub package_set: Option<String>,
     /// When it was deployed (RFC 3339).
     pub deployed_at: String,
 }

@@ -36,6 +36,8 @@ pub struct RouteEntry {
     pub db_claims: bool,
     /// The handler.
     pub script: Script,
+    /// The package set it was deployed with (hash).
+    pub packages: Option<String>,
 }
 
 /// Everything the data plane needs to know about one tenant.
@@ -63,6 +65,8 @@ pub struct TenantView {
     pub connections: Arc<HashMap<String, super::store::SealedConnection>>,
     /// Its endpoints.
     pub routes: Vec<RouteEntry>,
+    /// Its current package set (hash): what drafts run with.
+    pub package_set: Option<String>,
 }
 
 /// What a path resolved to within a tenant.
@@ -192,6 +196,7 @@ impl Registry {
                     .collect(),
             ),
             warehouse: self.store.default_warehouse(name).await?,
+            package_set: self.store.current_package_set(name).await?,
             routes,
         })))
     }
@@ -209,5 +214,6 @@ fn route_entry(endpoint: Endpoint) -> Result<RouteEntry, ControlError> {
         limits: current.limits,
         db_claims: current.db_claims,
         script: Script::new(endpoint.script.unwrap_or_default()),
+        packages: current.package_set,
     })
 }

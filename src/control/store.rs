@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (7, include_str!("migrations/0007_egress.sql")),
     (8, include_str!("migrations/0008_db_claims.sql")),
     (9, include_str!("migrations/0009_external_database_ca.sql")),
+    (10, include_str!("migrations/0010_packages.sql")),
 ];
 
 /// Renders a timestamptz column as RFC 3339 text (no chrono/time dependency needed).
@@ -35,7 +36,9 @@ mod external;
 
 pub use databases::DatabaseInfo;
 pub use egress::{ConnectionInfo, ConnectionSpec, SealedConnection};
+pub use packages::CurrentPackages;
 mod logs;
+mod packages;
 mod secrets;
 mod state;
 mod tokens;

@@ -31,6 +31,8 @@ pub enum ReportKind {
     /// The request cannot be served as sent (a malformed JSON body, a missing form key):
     /// `status` says how the client is answered (400 or 415).
     ClientError,
+    /// A module of the tenant's preload list failed to import while its snapshot was built.
+    Preload,
 }
 
 /// Why the guest says a compile, load or handle call failed.

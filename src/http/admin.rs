@@ -26,6 +26,10 @@ use routes::Op;
 /// Largest admin request body (scripts included).
 const MAX_ADMIN_BODY: usize = 4 << 20;
 
+/// Largest wheel upload: a wheel is compressed, and what it unpacks to is held to the
+/// tenant's package quota separately.
+const MAX_WHEEL_BODY: usize = 128 << 20;
+
 /// Serves `/admin/v1/{path...}`.
 pub async fn handle(
     state: &HttpState,
@@ -51,6 +55,16 @@ pub async fn handle(
         caller.may_manage(&params.tenant)?;
     }
     let query = request.uri().query().unwrap_or("").to_string();
+    if op == Op::PutWheel {
+        // A wheel is sent as it is (application/octet-stream), not in JSON.
+        let wheel = read_body(request, MAX_WHEEL_BODY, state.server_limits.body_timeout)
+            .await?
+            .body;
+        let installed = app
+            .put_wheel(&caller, &params.tenant, &params.name, wheel.to_vec())
+            .await?;
+        return Ok(json_response(StatusCode::OK, &json!(installed)));
+    }
     if op == Op::LoadCsv {
         let csv = body_stream(request.into_body(), state.server_limits.body_timeout);
         let loaded = app
@@ -64,7 +78,7 @@ pub async fn handle(
     let (t, name) = (params.tenant.as_str(), params.name.as_str());
     let ok = |value: serde_json::Value| Ok(json_response(StatusCode::OK, &value));
     match op {
-        Op::OpenApi | Op::LoadCsv => unreachable!("answered above"),
+        Op::OpenApi | Op::LoadCsv | Op::PutWheel => unreachable!("answered above"),
         Op::RunSql => {
             #[derive(Deserialize)]
             #[serde(deny_unknown_fields)]
@@ -183,6 +197,47 @@ pub async fn handle(
             app.delete_connection(&caller, t, name).await?;
             Ok(no_content())
         }
+        Op::GetPackages => ok(json!(app.packages(&caller, t).await?)),
+        Op::ListModules => ok(json!(app.packages(&caller, t).await?.modules)),
+        Op::PutModule => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Module {
+                source: String,
+            }
+            let module: Module = parse(&body)?;
+            ok(json!(
+                app.put_module(&caller, t, name, module.source).await?
+            ))
+        }
+        Op::GetModule => ok(json!(app.module(&caller, t, name).await?)),
+        Op::DeleteModule => {
+            app.delete_module(&caller, t, name).await?;
+            Ok(no_content())
+        }
+        Op::ListWheels => ok(json!(app.wheels(&caller, t).await?)),
+        Op::GetWheel => {
+            let wheels = app.wheels(&caller, t).await?;
+            let wheel = wheels
+                .into_iter()
+                .find(|w| w.filename == name)
+                .ok_or_else(|| Problem::NotFound(format!("no wheel {name:?}")))?;
+            ok(json!(wheel))
+        }
+        Op::DeleteWheel => {
+            app.delete_wheel(&caller, t, name).await?;
+            Ok(no_content())
+        }
+        Op::PutPreload => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Preload {
+                modules: Vec<String>,
+            }
+            let preload: Preload = parse(&body)?;
+            ok(json!({"modules": app.set_preload(&caller, t, preload.modules).await?}))
+        }
+        Op::GetPreload => ok(json!({"modules": app.preload(&caller, t).await?})),
     }
 }
 

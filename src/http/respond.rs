@@ -31,6 +31,14 @@ pub enum Problem {
         /// 1-based column.
         column: Option<u32>,
     },
+    /// A tenant's preload list failed to import while its snapshot was built.
+    #[error("{message}")]
+    Preload {
+        /// What failed.
+        message: String,
+        /// The traceback, for the tenant.
+        traceback: String,
+    },
     /// Not authenticated.
     #[error(transparent)]
     Auth(#[from] AuthError),
@@ -102,6 +110,8 @@ impl From<AppError> for Problem {
                 line,
                 column,
             },
+            AppError::Package(error) => Problem::BadRequest(error.to_string()),
+            AppError::Preload { message, traceback } => Problem::Preload { message, traceback },
             AppError::NoSuchEndpoint => Problem::NotFound(error.to_string()),
             AppError::MethodNotAllowed(allowed) => Problem::MethodNotAllowed(allowed),
             AppError::TooManyRequests => Problem::TooManyRequests,
@@ -140,7 +150,9 @@ impl Problem {
     /// The status for this cause.
     pub fn status(&self) -> StatusCode {
         match self {
-            Problem::BadRequest(_) | Problem::ScriptSyntax { .. } => StatusCode::BAD_REQUEST,
+            Problem::BadRequest(_) | Problem::ScriptSyntax { .. } | Problem::Preload { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             Problem::Auth(AuthError::Forbidden(_)) => StatusCode::FORBIDDEN,
             Problem::Auth(_) => StatusCode::UNAUTHORIZED,
             Problem::NotFound(_) => StatusCode::NOT_FOUND,
@@ -173,6 +185,9 @@ impl Problem {
         if let Problem::ScriptSyntax { line, column, .. } = &self {
             body["line"] = json!(line);
             body["column"] = json!(column);
+        }
+        if let Problem::Preload { traceback, .. } = &self {
+            body["traceback"] = json!(traceback);
         }
         let mut response = Response::new(Body::from(body.to_string()));
         *response.status_mut() = status;

@@ -13,8 +13,8 @@ use super::pool::{WarmKey, WarmPool};
 use super::scheduler::{Ticket, Turn};
 use super::snapshot::{self, SnapshotSource, Snapshots};
 use super::{
-    Call, CallError, CallErrorKind, Isolation, Limits, PythonRuntime, Reply, SandboxConfig,
-    SandboxError, Script, engine, scheduler,
+    Call, CallError, CallErrorKind, Isolation, Limits, PackageSet, PythonRuntime, Reply,
+    SandboxConfig, SandboxError, Script, engine, scheduler,
 };
 use crate::host::HostState;
 
@@ -50,7 +50,12 @@ impl SandboxCore {
     pub fn new(runtime: PythonRuntime, config: SandboxConfig) -> Result<Self, SandboxError> {
         // Snapshots hold each tenant's str hash secret and imported state; compiled modules
         // hold the same memory images: no other local user may read them.
-        for private in [snapshot::SNAPSHOTS_DIR, engine::COMPILED_CACHE_DIR] {
+        // Tenants' packages are their code: private as well.
+        for private in [
+            snapshot::SNAPSHOTS_DIR,
+            engine::COMPILED_CACHE_DIR,
+            super::PACKAGES_DIR,
+        ] {
             let dir = config.cache_dir.join(private);
             crate::private_fs::ensure_private_dir(&dir).map_err(|e| {
                 SandboxError::snapshot(format!("cache directory {}", dir.display()), e)
@@ -116,6 +121,16 @@ impl SandboxCore {
         &self.engine
     }
 
+    /// The runtime.
+    pub fn runtime(&self) -> &PythonRuntime {
+        &self.runtime
+    }
+
+    /// Where snapshots and compiled code are cached.
+    pub fn cache_dir(&self) -> &std::path::Path {
+        &self.config.cache_dir
+    }
+
     /// Whether dirty pages stay resident between instances (the kernel has `PAGEMAP_SCAN`).
     pub fn keeps_pages_resident(&self) -> bool {
         self.pagemap_scan
@@ -125,7 +140,21 @@ impl SandboxCore {
     pub async fn prepare_tenant(&self, tenant: &str) -> Result<SnapshotSource, SandboxError> {
         Ok(self
             .snapshots
-            .for_tenant(tenant, snapshot::Urgency::Background)
+            .for_tenant(tenant, None, snapshot::Urgency::Background)
+            .await?
+            .1)
+    }
+
+    /// Loads (or builds, importing its preload list) `tenant`'s snapshot with `packages`,
+    /// now: the check of a new package set, whose failure the tenant is told.
+    pub async fn prepare_packages(
+        &self,
+        tenant: &str,
+        packages: &PackageSet,
+    ) -> Result<SnapshotSource, SandboxError> {
+        Ok(self
+            .snapshots
+            .for_tenant(tenant, Some(packages), snapshot::Urgency::Now)
             .await?
             .1)
     }
@@ -191,7 +220,7 @@ impl SandboxCore {
         let deadline = Instant::now() + limits.wall_time();
         let turn = self.turn(tenant, &limits, deadline, None).await?;
         let instance = self
-            .instantiate(tenant, Arc::from(""), &limits, deadline, turn)
+            .instantiate(tenant, None, Arc::from(""), &limits, deadline, turn)
             .await?;
         drop(instance);
         Ok(())
@@ -201,13 +230,21 @@ impl SandboxCore {
     pub async fn check_script(
         &self,
         tenant: &str,
+        packages: Option<&PackageSet>,
         script: Script,
         limits: &Limits,
     ) -> Result<(), CallError> {
         let deadline = Instant::now() + limits.wall_time();
         let turn = self.turn(tenant, limits, deadline, None).await?;
         let mut instance = self
-            .instantiate(tenant, script.source().clone(), limits, deadline, turn)
+            .instantiate(
+                tenant,
+                packages,
+                script.source().clone(),
+                limits,
+                deadline,
+                turn,
+            )
             .await?;
         instance.compile(limits, deadline).await
     }
@@ -235,7 +272,14 @@ impl SandboxCore {
             None => {
                 let source = call.script.source().clone();
                 let mut instance = self
-                    .instantiate(&call.tenant, source, &call.limits, deadline, turn)
+                    .instantiate(
+                        &call.tenant,
+                        call.packages.as_deref(),
+                        source,
+                        &call.limits,
+                        deadline,
+                        turn,
+                    )
                     .await?;
                 // Module-level code may use the capabilities too.
                 let code_key = CodeKey {
@@ -286,6 +330,7 @@ impl SandboxCore {
     async fn instantiate(
         &self,
         tenant: &str,
+        packages: Option<&PackageSet>,
         script: Arc<str>,
         limits: &Limits,
         deadline: Instant,
@@ -299,13 +344,13 @@ impl SandboxCore {
         }
         // Neither a snapshot build nor a wait for an instance slot is work at a core: the turn
         // is given back meanwhile.
-        let pre = match self.snapshots.loaded(tenant) {
+        let pre = match self.snapshots.loaded(tenant, packages) {
             Some(pre) => pre,
             None => {
                 drop(turn);
                 let (pre, _) = self
                     .snapshots
-                    .for_tenant(tenant, snapshot::Urgency::Now)
+                    .for_tenant(tenant, packages, snapshot::Urgency::Now)
                     .await
                     .map_err(|e| CallError::host(e.to_string()))?;
                 turn = self.turn(tenant, limits, deadline, None).await?;
@@ -328,7 +373,7 @@ impl SandboxCore {
             &pre,
             &self.runtime,
             &self.scheduler,
-            tenant,
+            super::instance::Owner { tenant, packages },
             limits,
             script,
             slot,
@@ -340,9 +385,9 @@ impl SandboxCore {
 
     /// A ticket for a turn at a core for `tenant`, if its snapshot is ready (else the request
     /// would hold a turn while the snapshot is built).
-    pub fn early_ticket(&self, tenant: &str) -> Option<Ticket> {
+    pub fn early_ticket(&self, tenant: &str, packages: Option<&PackageSet>) -> Option<Ticket> {
         self.snapshots
-            .is_loaded(tenant)
+            .is_loaded(tenant, packages)
             .then(|| self.scheduler.ticket(&Arc::from(tenant)))
     }
 

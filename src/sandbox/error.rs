@@ -25,6 +25,15 @@ pub enum SandboxError {
         #[source]
         source: Option<BoxError>,
     },
+    /// A module of the tenant's preload list raised, or did not finish in time, while its
+    /// snapshot was built: the tenant's fault, reported with the traceback.
+    #[error("{message}")]
+    Preload {
+        /// What failed, e.g. `preloading "slow": ZeroDivisionError: division by zero`.
+        message: String,
+        /// The traceback, trimmed to the tenant's own files, and the captured output.
+        traceback: String,
+    },
     /// A snapshot could not be built, stored or compiled.
     #[error("snapshot: {what}")]
     Snapshot {

@@ -9,6 +9,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use super::cpu::GuestCpu;
 use super::limits::Limits;
+use super::packages::{GUEST_PACKAGES_DIR, PackageSet};
 use super::runtime::{GUEST_LIB_DIR, PythonRuntime};
 use super::scheduler::CpuScheduler;
 use super::{CallError, CallErrorKind, SandboxError};
@@ -16,12 +17,14 @@ use crate::host::abi::driver_status;
 use crate::host::error_report::ReportKind;
 use crate::host::{GuestLimiter, HostState, OutputCapture, ResponseLimits};
 
-/// The host state of a new store: read-only stdlib, captured stdio, and nothing else.
+/// The host state of a new store: read-only stdlib, the tenant's package set read-only if it
+/// has one, captured stdio, and nothing else.
 pub(crate) fn new_host_state(
     runtime: &PythonRuntime,
     memory_bytes: usize,
     output: &OutputCapture,
     response_limits: ResponseLimits,
+    packages: Option<&std::path::Path>,
 ) -> Result<HostState, SandboxError> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.stdout(output.clone()).stderr(output.clone());
@@ -37,6 +40,13 @@ pub(crate) fn new_host_state(
                 Some(e.into()),
             )
         })?;
+    // Second, for the same reason: a snapshot with packages was taken with both, in this order.
+    if let Some(dir) = packages {
+        wasi.preopened_dir(dir, GUEST_PACKAGES_DIR, FsPerms::ReadOnly)
+            .map_err(|e| {
+                SandboxError::runtime(format!("opening {}", dir.display()), Some(e.into()))
+            })?;
+    }
     Ok(HostState::new(
         wasi.build_p1(),
         GuestLimiter::new(memory_bytes),
@@ -58,13 +68,23 @@ pub(crate) struct Instance {
     _slot: OwnedSemaphorePermit,
 }
 
+/// Whose instance it is: the tenant, and the package set its snapshot was built with (the
+/// instance preopens it as the snapshot did).
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// Its package set, if it has one.
+    pub packages: Option<&'a PackageSet>,
+}
+
 impl Instance {
-    /// Instantiates `pre` for a script of `tenant` under `limits`.
+    /// Instantiates `pre` for a script of `owner` under `limits`.
     pub async fn new(
         pre: &InstancePre<HostState>,
         runtime: &PythonRuntime,
         scheduler: &Arc<CpuScheduler>,
-        tenant: &str,
+        owner: Owner<'_>,
         limits: &Limits,
         script: Arc<str>,
         slot: OwnedSemaphorePermit,
@@ -74,12 +94,18 @@ impl Instance {
             max_body_bytes: limits.response_body_bytes,
             ..Default::default()
         };
-        let mut state = new_host_state(runtime, limits.memory_bytes, &output, response_limits)
-            .map_err(|e| CallError::host(e.to_string()))?;
+        let mut state = new_host_state(
+            runtime,
+            limits.memory_bytes,
+            &output,
+            response_limits,
+            owner.packages.map(|p| p.dir.as_path()),
+        )
+        .map_err(|e| CallError::host(e.to_string()))?;
         state.script = Some(script);
         let mut store = Store::new(pre.module().engine(), state);
         store.limiter(|state| &mut state.limiter);
-        let cpu = GuestCpu::install(&mut store, scheduler.clone(), Arc::from(tenant));
+        let cpu = GuestCpu::install(&mut store, scheduler.clone(), Arc::from(owner.tenant));
         let waiting = cpu.clone();
         store.data_mut().on_io_wait = Some(Arc::new(move || waiting.offer()));
         let instance = pre
@@ -179,10 +205,12 @@ impl Instance {
                 status: report.status.filter(|s| *s == 415).unwrap_or(400),
                 message: report.message,
             },
+            // Preload reports come only during a snapshot build; one here is an exception.
             ReportKind::Exception
             | ReportKind::Memory
             | ReportKind::Recursion
-            | ReportKind::Exit => CallErrorKind::Exception(Box::new(report)),
+            | ReportKind::Exit
+            | ReportKind::Preload => CallErrorKind::Exception(Box::new(report)),
         }
     }
 

@@ -8,6 +8,11 @@ use sha2::{Digest, Sha256};
 
 use super::SandboxError;
 use crate::host::abi::ABI_VERSION;
+use crate::packages::ReservedNames;
+
+/// The stdlib's module names (`sys.stdlib_module_names` of the build's CPython), one per line,
+/// written by scripts/build-python-runtime.
+const STDLIB_NAMES_FILE: &str = "stdlib_module_names.txt";
 
 /// Where the guest finds its stdlib. The host preopens the runtime's `lib/` here, at snapshot
 /// time and at run time alike (see python-runtime/driver.c, `STDLIB_DIR`).
@@ -35,6 +40,9 @@ pub struct PythonRuntime {
     /// Hex SHA-256 of the interpreter and the manifest, whose `build_id` is the hash of every
     /// input of the build (stdlib and SDK included): names this runtime in caches.
     pub id: String,
+    /// Top-level module names a tenant's packages may not take: the stdlib's, the SDK's and
+    /// the bundled packages'.
+    pub reserved_names: ReservedNames,
 }
 
 impl PythonRuntime {
@@ -78,7 +86,9 @@ impl PythonRuntime {
                 .chain_update(&manifest_bytes)
                 .finalize(),
         );
+        let reserved_names = reserved_names(dir, &lib_dir)?;
         Ok(PythonRuntime {
+            reserved_names,
             dir: dir.to_path_buf(),
             wasm,
             lib_dir,
@@ -86,4 +96,36 @@ impl PythonRuntime {
             id,
         })
     }
+}
+
+/// The names in [`STDLIB_NAMES_FILE`], and the top level of the runtime's `site-packages`
+/// (`requests`, ...) with the SDK's `pq` and `_pq`.
+fn reserved_names(dir: &Path, lib_dir: &Path) -> Result<ReservedNames, SandboxError> {
+    let stdlib_file = dir.join(STDLIB_NAMES_FILE);
+    let stdlib = std::fs::read_to_string(&stdlib_file).map_err(|e| {
+        SandboxError::runtime(
+            format!(
+                "{} (rebuild it with scripts/build-python-runtime)",
+                stdlib_file.display()
+            ),
+            Some(Box::new(e)),
+        )
+    })?;
+    let mut bundled = vec!["pq".to_string(), "_pq".to_string()];
+    let site = lib_dir.join("python3.13").join("site-packages");
+    for entry in std::fs::read_dir(&site).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".dist-info") || name == "__pycache__" {
+            continue;
+        }
+        bundled.push(name.strip_suffix(".py").unwrap_or(&name).to_string());
+    }
+    Ok(ReservedNames::new(
+        stdlib
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from),
+        bundled,
+    ))
 }

@@ -21,12 +21,17 @@ use wasmtime_wizer::{WasmtimeWizer, Wizer};
 use super::SandboxError;
 use super::function_cache::FunctionCache;
 use super::instance::new_host_state;
+use super::packages::PackageSet;
 use super::runtime::PythonRuntime;
 use crate::host::HostState;
 
 /// Time the one-off initialisation may run (CPython start-up takes well under 1 s). Measured
 /// in time, not in epoch ticks: the scheduler bumps the epoch to preempt guests.
 const INIT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Time the interpreter's own start-up may take before a tenant's preload list starts counting
+/// (it takes about 0.3 s on this machine; the margin is for a loaded one).
+const STARTUP_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Memory the initialisation may use.
 const INIT_MEMORY_BYTES: usize = 256 << 20;
@@ -50,7 +55,8 @@ pub struct Snapshots {
     dir: PathBuf,
     /// Sealed once a snapshot module has compiled.
     functions: Arc<FunctionCache>,
-    loaded: Mutex<HashMap<String, Arc<InstancePre<HostState>>>>,
+    /// By tenant and package set hash (empty without packages).
+    loaded: Mutex<HashMap<SnapshotKey, Arc<InstancePre<HostState>>>>,
     /// Builds are serialised: each compiles with every core, so two at once only thrash.
     build_lock: tokio::sync::Mutex<()>,
     /// Callers waiting for a snapshot they need now (a request, a deploy); background
@@ -97,29 +103,39 @@ impl Snapshots {
         }
     }
 
-    /// Whether `tenant`'s snapshot is in memory, ready to instantiate.
-    pub fn is_loaded(&self, tenant: &str) -> bool {
-        self.lock_loaded().contains_key(tenant)
+    /// Whether `tenant`'s snapshot (with `packages`) is in memory, ready to instantiate.
+    pub fn is_loaded(&self, tenant: &str, packages: Option<&PackageSet>) -> bool {
+        self.lock_loaded().contains_key(&key(tenant, packages))
     }
 
-    /// The tenants whose snapshots are in memory.
+    /// The tenants with a snapshot in memory (once each, whatever their package sets).
     pub fn loaded_tenants(&self) -> Vec<String> {
-        self.lock_loaded().keys().cloned().collect()
+        let mut tenants: Vec<String> = self.lock_loaded().keys().map(|k| k.0.clone()).collect();
+        tenants.sort();
+        tenants.dedup();
+        tenants
     }
 
-    /// `tenant`'s snapshot, if it is in memory.
-    pub fn loaded(&self, tenant: &str) -> Option<Arc<InstancePre<HostState>>> {
-        self.lock_loaded().get(tenant).cloned()
+    /// `tenant`'s snapshot with `packages`, if it is in memory.
+    pub fn loaded(
+        &self,
+        tenant: &str,
+        packages: Option<&PackageSet>,
+    ) -> Option<Arc<InstancePre<HostState>>> {
+        self.lock_loaded().get(&key(tenant, packages)).cloned()
     }
 
-    /// The ready-to-instantiate snapshot of `tenant`, loading or building it as needed.
+    /// The ready-to-instantiate snapshot of `tenant` with `packages`, loading or building it
+    /// as needed.
     pub async fn for_tenant(
         &self,
         tenant: &str,
+        packages: Option<&PackageSet>,
         urgency: Urgency,
     ) -> Result<(Arc<InstancePre<HostState>>, SnapshotSource), SandboxError> {
         use std::sync::atomic::Ordering;
-        if let Some(pre) = self.lock_loaded().get(tenant) {
+        let key = key(tenant, packages);
+        if let Some(pre) = self.lock_loaded().get(&key) {
             return Ok((pre.clone(), SnapshotSource::Memory));
         }
         let _guard = match urgency {
@@ -140,33 +156,41 @@ impl Snapshots {
                 }
             },
         };
-        if let Some(pre) = self.lock_loaded().get(tenant) {
+        if let Some(pre) = self.lock_loaded().get(&key) {
             return Ok((pre.clone(), SnapshotSource::Memory));
         }
-        let path = self.dir.join(format!("{}.wasm", tenant_file_key(tenant)));
+        let path = self.dir.join(snapshot_file_name(tenant, packages));
         let (wasm, source) = match tokio::fs::read(&path).await {
             Ok(wasm) => (wasm, SnapshotSource::Disk),
             Err(_) => {
-                let wasm = self.build(tenant).await?;
+                let wasm = self.build(tenant, packages).await?;
                 write_atomically(&path, &wasm).await?;
                 (wasm, SnapshotSource::Built)
             }
         };
         let pre = Arc::new(self.compile(wasm).await?);
-        self.lock_loaded().insert(tenant.to_string(), pre.clone());
+        self.lock_loaded().insert(key, pre.clone());
         Ok((pre, source))
     }
 
-    /// Forgets a tenant's snapshot in memory and on disk (a deleted tenant, or a new secret).
+    /// Forgets all of a tenant's snapshots in memory and on disk (a deleted tenant, or a new
+    /// secret).
     pub async fn forget(&self, tenant: &str) {
-        self.lock_loaded().remove(tenant);
-        let _ = tokio::fs::remove_file(self.dir.join(format!("{}.wasm", tenant_file_key(tenant))))
-            .await;
+        self.lock_loaded().retain(|k, _| k.0 != tenant);
+        let prefix = tenant_file_key(tenant);
+        let Ok(mut entries) = tokio::fs::read_dir(&self.dir).await else {
+            return;
+        };
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = tokio::fs::remove_file(entry.path()).await;
+            }
+        }
     }
 
     fn lock_loaded(
         &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, Arc<InstancePre<HostState>>>> {
+    ) -> std::sync::MutexGuard<'_, HashMap<SnapshotKey, Arc<InstancePre<HostState>>>> {
         self.loaded
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -186,8 +210,16 @@ impl Snapshots {
         .map_err(|e| SandboxError::snapshot("compiling the snapshot", e))
     }
 
-    async fn build(&self, tenant: &str) -> Result<Vec<u8>, SandboxError> {
-        tracing::info!(tenant, "building a pre-initialised interpreter snapshot");
+    async fn build(
+        &self,
+        tenant: &str,
+        packages: Option<&PackageSet>,
+    ) -> Result<Vec<u8>, SandboxError> {
+        tracing::info!(
+            tenant,
+            packages = packages.map(|p| p.hash.as_str()),
+            "building a pre-initialised interpreter snapshot"
+        );
         let err = |what: &str, e: wasmtime::Error| SandboxError::snapshot(what, e);
         let wizer = Wizer::new();
         let (cx, instrumented) = wizer
@@ -205,10 +237,19 @@ impl Snapshots {
             INIT_MEMORY_BYTES,
             &output,
             Default::default(),
+            packages.map(|p| p.dir.as_path()),
         )?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        let deadline = std::time::Instant::now() + INIT_DEADLINE;
+        // A preload list may take the tenant's CPU limit on top of the interpreter's start-up;
+        // an import that loops ends there and is reported as the tenant's error.
+        let preload_time = std::time::Duration::from_millis(packages.map_or(0, |p| p.preload_ms));
+        let deadline = std::time::Instant::now()
+            + if packages.is_some() {
+                STARTUP_TIME + preload_time
+            } else {
+                INIT_DEADLINE
+            };
         store.epoch_deadline_callback(move |_| {
             Ok(if std::time::Instant::now() >= deadline {
                 wasmtime::UpdateDeadline::Interrupt
@@ -227,12 +268,17 @@ impl Snapshots {
             let init = instance
                 .get_typed_func::<(), ()>(&mut store, name)
                 .map_err(|e| err(&format!("finding export {name}"), e))?;
-            init.call_async(&mut store, ()).await.map_err(|e| {
-                SandboxError::snapshot(
-                    format!("{name} failed; interpreter output: {}", output.take()),
+            if let Err(e) = init.call_async(&mut store, ()).await {
+                let report = store.data_mut().error_report.take();
+                return Err(init_failure(
+                    name,
                     e,
-                )
-            })?;
+                    report,
+                    &output,
+                    packages,
+                    preload_time,
+                ));
+            }
         }
         wizer
             .snapshot(
@@ -253,6 +299,70 @@ pub const SNAPSHOTS_DIR: &str = "snapshots";
 /// Where `runtime`'s snapshots (and the compiled functions they share) are cached.
 pub fn runtime_dir(cache_dir: &std::path::Path, runtime: &PythonRuntime) -> PathBuf {
     cache_dir.join(SNAPSHOTS_DIR).join(&runtime.id[..16])
+}
+
+/// A snapshot's key in memory: the tenant and its package set's hash (empty without).
+type SnapshotKey = (String, String);
+
+fn key(tenant: &str, packages: Option<&PackageSet>) -> SnapshotKey {
+    (
+        tenant.to_string(),
+        packages.map(|p| p.hash.clone()).unwrap_or_default(),
+    )
+}
+
+/// `<tenant key>.wasm`, or `<tenant key>-<set hash>.wasm` with packages: all of a tenant's
+/// snapshots start with its key, so forgetting it finds them all.
+fn snapshot_file_name(tenant: &str, packages: Option<&PackageSet>) -> String {
+    match packages {
+        None => format!("{}.wasm", tenant_file_key(tenant)),
+        Some(set) => format!("{}-{}.wasm", tenant_file_key(tenant), &set.hash[..32]),
+    }
+}
+
+/// Why initialisation failed: the tenant's preload (with its traceback) when the driver
+/// reported it or the preload ran out of time, else the host's broken runtime.
+fn init_failure(
+    export: &str,
+    error: wasmtime::Error,
+    report: Option<crate::host::GuestErrorReport>,
+    output: &crate::host::OutputCapture,
+    packages: Option<&PackageSet>,
+    preload_time: std::time::Duration,
+) -> SandboxError {
+    use crate::host::error_report::ReportKind;
+    let output = output.take();
+    if let Some(report) = report.filter(|r| r.kind == ReportKind::Preload) {
+        return SandboxError::Preload {
+            message: report.message,
+            traceback: report.traceback.unwrap_or_default() + &output,
+        };
+    }
+    // The plain runtime starts (every tenant's first snapshot is built from it): with
+    // packages, a failure that the driver did not report came from the tenant's imports too.
+    if packages.is_some() {
+        let interrupted = matches!(
+            error.downcast_ref::<wasmtime::Trap>(),
+            Some(wasmtime::Trap::Interrupt)
+        );
+        let message = if interrupted {
+            format!(
+                "the preload list did not finish importing within {} ms (the tenant's CPU \
+                 limit)",
+                preload_time.as_millis()
+            )
+        } else {
+            format!("importing the tenant's packages stopped the interpreter: {error:#}")
+        };
+        return SandboxError::Preload {
+            message,
+            traceback: output,
+        };
+    }
+    SandboxError::snapshot(
+        format!("{export} failed; interpreter output: {output}"),
+        error,
+    )
 }
 
 /// Tenant names never reach the filesystem as they are.

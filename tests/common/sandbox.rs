@@ -64,6 +64,7 @@ pub fn get(path: &str, query: &str) -> GuestRequest {
 pub fn call(tenant: &str, endpoint: &str, script: &str, request: GuestRequest) -> Call {
     Call {
         tenant: tenant.into(),
+        packages: None,
         endpoint: endpoint.into(),
         version: format!("{:x}", md5ish(script)),
         script: Script::new(script),

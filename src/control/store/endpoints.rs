@@ -18,6 +18,7 @@ impl Store {
         tenant: &str,
         name: &str,
         spec: &EndpointSpec,
+        package_set: Option<&str>,
     ) -> Result<EndpointVersion, ControlError> {
         let sha = hex::encode(Sha256::digest(spec.script.as_bytes()));
         let limits = serde_json::to_value(spec.limits).expect("limits serialise");
@@ -67,9 +68,10 @@ impl Store {
                 concat!(
                     "INSERT INTO pubfn.endpoint_versions
                        (tenant, endpoint, version, method, route, auth, isolation, limits, script,
-                        db_claims)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                     RETURNING version, method, route, auth, isolation, limits, script, db_claims, ",
+                        db_claims, package_set)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                     RETURNING version, method, route, auth, isolation, limits, script, db_claims,
+                       package_set, ",
                     ts!("deployed_at" AS "deployed_at")
                 ),
                 &[
@@ -83,6 +85,7 @@ impl Store {
                     &limits,
                     &sha,
                     &spec.db_claims,
+                    &package_set,
                 ],
             )
             .await?;
@@ -132,7 +135,7 @@ impl Store {
             .await?
             .query(
                 concat!(
-                    "SELECT version, method, route, auth, isolation, limits, script, db_claims, ",
+                    "SELECT version, method, route, auth, isolation, limits, script, db_claims, package_set, ",
                     ts!("deployed_at" AS "deployed_at"),
                     " FROM pubfn.endpoint_versions WHERE tenant = $1 AND endpoint = $2 ORDER BY version"
                 ),
@@ -186,7 +189,7 @@ impl Store {
 }
 
 const ENDPOINTS_QUERY: &str = concat!(
-    "SELECT e.tenant, e.name, v.version, v.method, v.route, v.auth, v.isolation, v.limits, v.script, v.db_claims, ",
+    "SELECT e.tenant, e.name, v.version, v.method, v.route, v.auth, v.isolation, v.limits, v.script, v.db_claims, v.package_set, ",
     ts!("v.deployed_at" AS "deployed_at"),
     ", s.source
      FROM pubfn.endpoints e
@@ -212,6 +215,7 @@ fn version_from_row(row: &Row) -> Result<EndpointVersion, ControlError> {
             .map_err(|e| ControlError::corrupt("endpoint limits", e))?,
         db_claims: row.get("db_claims"),
         script_sha256: row.get("script"),
+        package_set: row.get("package_set"),
         deployed_at: row.get("deployed_at"),
     })
 }

@@ -72,6 +72,28 @@ pub enum Op {
     ListConnections,
     /// Delete a stored connection.
     DeleteConnection,
+    /// The tenant's packages at a glance.
+    GetPackages,
+    /// List the tenant's modules.
+    ListModules,
+    /// Add or replace a module.
+    PutModule,
+    /// Read a module with its source.
+    GetModule,
+    /// Remove a module.
+    DeleteModule,
+    /// List the tenant's wheels.
+    ListWheels,
+    /// Install a wheel (the body is the `.whl`).
+    PutWheel,
+    /// Read one wheel's record.
+    GetWheel,
+    /// Remove a wheel.
+    DeleteWheel,
+    /// Replace the preload list.
+    PutPreload,
+    /// Read the preload list.
+    GetPreload,
 }
 
 /// One route: method and path template below `/admin/v1` (`{name}` is a parameter).
@@ -199,6 +221,33 @@ pub static ROUTES: &[Route] = &[
         "/tenants/{tenant}/connections/{name}",
         Op::DeleteConnection,
     ),
+    route(Method::GET, "/tenants/{tenant}/packages", Op::GetPackages),
+    route(Method::GET, "/tenants/{tenant}/modules", Op::ListModules),
+    route(
+        Method::PUT,
+        "/tenants/{tenant}/modules/{name}",
+        Op::PutModule,
+    ),
+    route(
+        Method::GET,
+        "/tenants/{tenant}/modules/{name}",
+        Op::GetModule,
+    ),
+    route(
+        Method::DELETE,
+        "/tenants/{tenant}/modules/{name}",
+        Op::DeleteModule,
+    ),
+    route(Method::GET, "/tenants/{tenant}/wheels", Op::ListWheels),
+    route(Method::PUT, "/tenants/{tenant}/wheels/{name}", Op::PutWheel),
+    route(Method::GET, "/tenants/{tenant}/wheels/{name}", Op::GetWheel),
+    route(
+        Method::DELETE,
+        "/tenants/{tenant}/wheels/{name}",
+        Op::DeleteWheel,
+    ),
+    route(Method::PUT, "/tenants/{tenant}/preload", Op::PutPreload),
+    route(Method::GET, "/tenants/{tenant}/preload", Op::GetPreload),
 ];
 
 /// A matched route's parameters.
