@@ -4,6 +4,7 @@ mod admin_client;
 pub mod egress;
 pub mod logs;
 pub mod manage;
+pub mod packages;
 pub mod resources;
 pub mod run;
 pub mod serve;
@@ -61,6 +62,12 @@ enum Command {
     /// Manage tenants' stored connections for pq.connect (credentials sealed).
     #[command(subcommand)]
     Connection(egress::ConnectionCommand),
+    /// Manage tenants' pure-Python wheels and the modules preloaded into their snapshots.
+    #[command(subcommand)]
+    Packages(packages::PackagesCommand),
+    /// Manage tenants' own Python modules, importable by all their endpoints.
+    #[command(subcommand)]
+    Module(packages::ModuleCommand),
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -106,6 +113,8 @@ pub fn main(cli: Cli) -> std::process::ExitCode {
             Command::Secret(command) => resources::secret(cli.server, command).await,
             Command::Egress(command) => egress::egress(cli.server, command).await,
             Command::Connection(command) => egress::connection(cli.server, command).await,
+            Command::Packages(command) => packages::packages(cli.server, command).await,
+            Command::Module(command) => packages::module(cli.server, command).await,
         }
     })
 }

@@ -10,6 +10,8 @@ mod warehouse;
 #[path = "common/wheels.rs"]
 mod wheels;
 
+use std::process::Command;
+
 use common::{ADMIN_KEY, Reply, Server, admin, deploy, fresh_database, request};
 use serde_json::{Value, json};
 use warehouse::{bearer, get, last_log};
@@ -404,15 +406,13 @@ async fn each_tenant_and_each_version_keeps_its_own_package_set() {
     assert_eq!(call(&server, &two, "two", "v").await["version"], "2.0");
 
     // A new wheel never changes a deployed version behind its back ...
-    let reply = admin(
-        &server,
-        "DELETE",
-        &format!("/tenants/one/wheels/{}", old.filename()),
-        json!(null),
-    )
-    .await;
-    assert_eq!(reply.status, 204, "{:?}", reply.body);
+    // (A new version of an installed project replaces it: an upgrade.)
     install(&server, "one", &new).await;
+    let wheels = admin(&server, "GET", "/tenants/one/wheels", json!(null))
+        .await
+        .json();
+    assert_eq!(wheels.as_array().unwrap().len(), 1, "{wheels}");
+    assert_eq!(wheels[0]["version"], "2.0");
     assert_eq!(call(&server, &one, "one", "v").await["version"], "1.0");
     // ... the next deploy takes it ...
     endpoint(&server, "one", "v", VERSION).await;
@@ -437,4 +437,112 @@ async fn each_tenant_and_each_version_keeps_its_own_package_set() {
     .json();
     assert_ne!(versions[0]["package_set"], versions[1]["package_set"]);
     assert_eq!(call(&server, &two, "two", "v").await["version"], "2.0");
+}
+
+fn pubfn(server: &Server, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_pubfn"))
+        .args(args)
+        .args(["--server", &server.base])
+        .env("PUBFN_ADMIN_KEY", ADMIN_KEY)
+        .envs(env.iter().copied())
+        .output()
+        .expect("running pubfn");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_resolves_requirements_with_pip_and_manages_packages() {
+    let db = fresh_database("packages_cli").await;
+    let server = Server::start(Some(&db), &[]);
+    create_tenant(&server, "cli").await;
+    // A local index for pip (no network): the two wheels, found through --find-links.
+    let index = tempfile::tempdir().unwrap();
+    let (dependency, greet) = greet_wheels();
+    for wheel in [&dependency, &greet] {
+        std::fs::write(index.path().join(wheel.filename()), wheel.build()).unwrap();
+    }
+    let requirements = index.path().join("requirements.txt");
+    std::fs::write(&requirements, "greet==2.1\n").unwrap();
+    let pip_env = [
+        ("PIP_NO_INDEX", "1"),
+        ("PIP_FIND_LINKS", index.path().to_str().unwrap()),
+        ("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
+    ];
+    let add = [
+        "packages",
+        "add",
+        "--tenant",
+        "cli",
+        "-r",
+        requirements.to_str().unwrap(),
+    ];
+    let (ok, out, err) = pubfn(&server, &add, &pip_env);
+    assert!(ok, "{out}\n{err}");
+    // pip found the dependency through greet's Requires-Dist.
+    let (ok, out, err) = pubfn(&server, &["packages", "list", "--tenant", "cli"], &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("greetdep") && out.contains("2.1"), "{out}");
+
+    let module = index.path().join("helpers.py");
+    std::fs::write(&module, "def shout(s):\n    return s.upper()\n").unwrap();
+    let set = [
+        "module",
+        "set",
+        "--tenant",
+        "cli",
+        "helpers",
+        module.to_str().unwrap(),
+    ];
+    let (ok, _, err) = pubfn(&server, &set, &[]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = pubfn(
+        &server,
+        &["module", "show", "--tenant", "cli", "helpers"],
+        &[],
+    );
+    assert!(ok && out.contains("def shout"), "{out}{err}");
+    let preload = ["packages", "preload", "--tenant", "cli", "greet", "helpers"];
+    let (ok, _, err) = pubfn(&server, &preload, &[]);
+    assert!(ok, "{err}");
+    endpoint(
+        &server,
+        "cli",
+        "hi",
+        "import helpers, greet\n\ndef handler():\n    return {'hi': helpers.shout(greet.greet('cli'))}\n",
+    )
+    .await;
+    let auth = bearer(&server, "cli").await;
+    assert_eq!(call(&server, &auth, "cli", "hi").await["hi"], "HELLO CLI");
+
+    // A wheel file as it is; a platform wheel is refused with the server's reason.
+    let mut platform = WheelSpec::new("native", "1.0", &[("native.py", "")]);
+    platform.tag = "cp313-cp313-manylinux_2_17_x86_64";
+    let path = index.path().join(platform.filename());
+    std::fs::write(&path, platform.build()).unwrap();
+    let add_file = ["packages", "add", "--tenant", "cli", path.to_str().unwrap()];
+    let (ok, _, err) = pubfn(&server, &add_file, &[]);
+    assert!(
+        !ok && err.contains("400") && err.contains("pure-Python"),
+        "{err}"
+    );
+
+    // A preloaded package cannot be removed from under its preload list ...
+    let remove = ["packages", "remove", "--tenant", "cli", "greet"];
+    let (ok, _, err) = pubfn(&server, &remove, &[]);
+    assert!(!ok && err.contains("No module named 'greet'"), "{err}");
+    // ... once off the list, it can.
+    let preload = ["packages", "preload", "--tenant", "cli", "helpers"];
+    let (ok, _, err) = pubfn(&server, &preload, &[]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = pubfn(&server, &remove, &[]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = pubfn(&server, &["packages", "list", "--tenant", "cli"], &[]);
+    assert!(
+        ok && !out.contains("greet ") && out.contains("greetdep"),
+        "{out}"
+    );
 }

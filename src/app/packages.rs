@@ -173,7 +173,8 @@ impl App {
     }
 
     /// Installs the wheel `filename`: pure Python only, checked whole (paths, RECORD hashes,
-    /// size and ratio caps, no native code) before anything is stored.
+    /// size and ratio caps, no native code) before anything is stored. It replaces an
+    /// installed version of the same project.
     pub async fn put_wheel(
         &self,
         caller: &Caller,
@@ -213,6 +214,8 @@ impl App {
             info: info.clone(),
         };
         self.change_packages(tenant, vec![(sha256, bytes)], |m| {
+            // Another version of the same project is replaced: an upgrade, in one change.
+            m.wheels.retain(|_, w| w.name != info.name);
             m.wheels.insert(filename.to_string(), info);
             Ok(())
         })
