@@ -43,6 +43,13 @@ pub fn install(
     manifest: &PackageManifest,
     blobs: &HashMap<String, Vec<u8>>,
 ) -> io::Result<PathBuf> {
+    // The name comes back from the metadata database: it names a directory only if it is
+    // what a hash looks like.
+    if hash.len() != 64 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(io::Error::other(format!(
+            "{hash:?} is not a package set's hash"
+        )));
+    }
     let dir = root.join(hash);
     if dir.join(PRELOAD_FILE).is_file() {
         return Ok(dir);
@@ -165,5 +172,9 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         assert!(install(root.path(), &manifest.hash(), &manifest, &HashMap::new()).is_err());
         assert!(!root.path().join(manifest.hash()).exists());
+        // Nor does a name that is not a hash, whatever the database says.
+        for name in ["../escape", "", &"A".repeat(64)] {
+            assert!(install(root.path(), name, &manifest, &HashMap::new()).is_err());
+        }
     }
 }
