@@ -3,22 +3,10 @@
 #[path = "common/server.rs"]
 mod common;
 
-use std::process::Command;
-
-use common::{ADMIN_KEY, Server, fresh_database, request};
+use common::{Server, fresh_database, request};
 
 fn pubfn(server: &Server, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_pubfn"))
-        .args(args)
-        .args(["--server", &server.base])
-        .env("PUBFN_ADMIN_KEY", ADMIN_KEY)
-        .output()
-        .expect("running pubfn");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    common::cli(server, args, &[])
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,9 +10,7 @@ mod warehouse;
 #[path = "common/wheels.rs"]
 mod wheels;
 
-use std::process::Command;
-
-use common::{ADMIN_KEY, Reply, Server, admin, deploy, fresh_database, request};
+use common::{ADMIN_KEY, Reply, Server, admin, cli as pubfn, deploy, fresh_database, request};
 use serde_json::{Value, json};
 use warehouse::{bearer, get, last_log};
 use wheels::WheelSpec;
@@ -437,21 +435,6 @@ async fn each_tenant_and_each_version_keeps_its_own_package_set() {
     .json();
     assert_ne!(versions[0]["package_set"], versions[1]["package_set"]);
     assert_eq!(call(&server, &two, "two", "v").await["version"], "2.0");
-}
-
-fn pubfn(server: &Server, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_pubfn"))
-        .args(args)
-        .args(["--server", &server.base])
-        .env("PUBFN_ADMIN_KEY", ADMIN_KEY)
-        .envs(env.iter().copied())
-        .output()
-        .expect("running pubfn");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

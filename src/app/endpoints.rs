@@ -5,7 +5,20 @@ use super::{App, AppError, Caller};
 use crate::control::ChangeKind;
 use crate::control::model::{Endpoint, EndpointSpec, EndpointVersion, LogEntry};
 use crate::control::route::RoutePattern;
-use crate::sandbox::{CallErrorKind, Script};
+use crate::sandbox::{CallError, CallErrorKind, Script};
+
+/// Why `what` (a script, a module) failed its compile check: a syntax error keeps its position,
+/// as the tenant's editor wants it; anything else says what happened.
+pub(super) fn compile_error(what: &str, error: CallError) -> AppError {
+    match error.kind {
+        CallErrorKind::Syntax(report) => AppError::ScriptSyntax {
+            message: report.message.clone(),
+            line: report.line,
+            column: report.column,
+        },
+        other => AppError::Invalid(format!("{what} cannot be compiled: {other}")),
+    }
+}
 
 /// The methods an endpoint may answer.
 pub const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
@@ -41,20 +54,10 @@ impl App {
             None => None,
         };
         let script = Script::new(spec.script.as_str());
-        if let Err(error) = self
-            .sandbox
+        self.sandbox
             .check_script(tenant, packages, script, &spec.limits)
             .await
-        {
-            return Err(match error.kind {
-                CallErrorKind::Syntax(report) => AppError::ScriptSyntax {
-                    message: report.message.clone(),
-                    line: report.line,
-                    column: report.column,
-                },
-                other => AppError::Invalid(format!("the script cannot be compiled: {other}")),
-            });
-        }
+            .map_err(|e| compile_error("the script", e))?;
         let version = self
             .store
             .deploy(tenant, name, &spec, package_set.as_deref())

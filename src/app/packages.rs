@@ -17,7 +17,7 @@ use crate::control::ChangeKind;
 use crate::control::store::CurrentPackages;
 use crate::packages::wheel::{self, WheelLimits};
 use crate::packages::{ModuleInfo, PackageError, PackageManifest, WheelInfo, install};
-use crate::sandbox::{CallErrorKind, Limits, PackageSet, SandboxError, Script};
+use crate::sandbox::{Limits, PackageSet, SandboxError, Script};
 
 /// Largest module source, in bytes.
 pub const MAX_MODULE_BYTES: usize = 1 << 20;
@@ -360,22 +360,10 @@ impl App {
 
     /// Compiles `source` in the tenant's sandbox, as a deploy does a script.
     async fn check_syntax(&self, tenant: &str, source: &str) -> Result<(), AppError> {
-        let script = Script::new(source);
-        match self
-            .sandbox
-            .check_script(tenant, None, script, &Limits::default())
+        self.sandbox
+            .check_script(tenant, None, Script::new(source), &Limits::default())
             .await
-        {
-            Ok(()) => Ok(()),
-            Err(error) => Err(match error.kind {
-                CallErrorKind::Syntax(report) => AppError::ScriptSyntax {
-                    message: report.message.clone(),
-                    line: report.line,
-                    column: report.column,
-                },
-                other => AppError::Invalid(format!("the module cannot be compiled: {other}")),
-            }),
-        }
+            .map_err(|e| super::endpoints::compile_error("the module", e))
     }
 }
 

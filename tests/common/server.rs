@@ -228,6 +228,23 @@ pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[
     }
 }
 
+/// Runs the `pubfn` CLI against `server` with the operator key and `env`: whether it
+/// succeeded, its stdout and its stderr.
+pub fn cli(server: &Server, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_pubfn"))
+        .args(args)
+        .args(["--server", &server.base])
+        .env("PUBFN_ADMIN_KEY", ADMIN_KEY)
+        .envs(env.iter().copied())
+        .output()
+        .expect("running pubfn");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// An admin API call with the operator key.
 pub async fn admin(server: &Server, method: &str, path: &str, body: serde_json::Value) -> Reply {
     let auth = format!("Bearer {ADMIN_KEY}");
