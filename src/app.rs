@@ -14,8 +14,10 @@
 //! | run a draft script | [`drafts`] |
 //! | run SQL in, or load a CSV into, a tenant's own database | [`warehouse`] |
 //! | what every node does when a tenant changes | [`change`] |
+//! | keep the node within its memory budget | [`budget`] |
 //! | the embedded server's demo tenant | [`demo`] |
 
+pub mod budget;
 pub mod change;
 pub mod demo;
 pub mod drafts;
@@ -81,6 +83,8 @@ pub struct AppParts {
     pub default_caps: TenantCaps,
     /// The operator's key.
     pub admin_key: String,
+    /// The node's memory budget in bytes ([`budget`]).
+    pub memory_budget_bytes: u64,
 }
 
 /// The application: the use cases over the store, registry, pools, sandbox and log sink.
@@ -98,6 +102,8 @@ pub struct App {
     in_flight: DashMap<String, (usize, Arc<Semaphore>)>,
     /// Package sets installed on this node, by `tenant/hash` (immutable, so never stale).
     package_sets: DashMap<String, Arc<crate::sandbox::PackageSet>>,
+    /// The node's memory budget, and when each tenant was last called.
+    budget: budget::MemoryBudget,
 }
 
 impl App {
@@ -115,6 +121,7 @@ impl App {
             admin_key: parts.admin_key,
             in_flight: DashMap::new(),
             package_sets: DashMap::new(),
+            budget: budget::MemoryBudget::new(parts.memory_budget_bytes),
         })
     }
 
@@ -154,6 +161,7 @@ impl App {
         limits: &TenantLimits,
     ) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
         let cap = self.caps_in_force(limits).max_concurrency;
+        self.budget.touch(tenant);
         let semaphore = {
             let mut entry = self
                 .in_flight

@@ -235,6 +235,22 @@ impl Sandbox {
         self.core.forget_tenant(tenant).await
     }
 
+    /// Releases what `tenant` holds in memory (snapshot modules, idle warm instances, cached
+    /// code); its snapshots stay on disk for its next request.
+    pub fn release_tenant(&self, tenant: &str) {
+        self.core.release_tenant(tenant)
+    }
+
+    /// Woken after every snapshot load into memory (for the memory budget).
+    pub fn snapshot_loaded_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.core.snapshots().loaded_signal()
+    }
+
+    /// Snapshots loaded from disk, and built, since start.
+    pub fn snapshot_loads(&self) -> (u64, u64) {
+        self.core.snapshots().loads()
+    }
+
     /// Drops `tenant`'s idle warm instances and cached code (its endpoints changed).
     pub fn forget_instances(&self, tenant: &str) {
         self.core.forget_instances(tenant)

@@ -28,6 +28,7 @@ impl App {
             ChangeKind::Deleted => {
                 self.pools.forget_tenant(tenant);
                 self.in_flight.remove(tenant);
+                self.budget.forget(tenant);
                 let prefix = format!("{tenant}/");
                 self.package_sets.retain(|key, _| !key.starts_with(&prefix));
                 self.egress.forget_tenant(tenant);

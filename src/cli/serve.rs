@@ -114,6 +114,11 @@ pub struct ServeArgs {
     /// Outbound HTTP requests one tenant's handlers may have in flight; more wait.
     #[arg(long, default_value_t = EgressSettings::default().max_in_flight_per_tenant)]
     pub egress_max_in_flight: usize,
+    /// The most resident memory the server should hold (`8GiB`, `512MiB`, or bytes): above
+    /// it, idle tenants' snapshot modules, warm instances and database pools are released,
+    /// least recently used first. Default: half of the machine's memory.
+    #[arg(long, value_parser = crate::app::budget::parse_size)]
+    pub sandbox_memory_budget: Option<u64>,
 }
 
 /// A host name suffix: lower-case DNS labels.
@@ -225,6 +230,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         registry,
         sandbox: Arc::new(sandbox),
         admin_key,
+        memory_budget_bytes: args
+            .sandbox_memory_budget
+            .unwrap_or_else(crate::app::budget::default_budget_bytes),
         default_caps: TenantCaps {
             max_concurrency: args.tenant_max_concurrency,
             max_body_bytes: args.tenant_max_body_bytes,
@@ -232,6 +240,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     });
     // Every node's changes, this one's included, go through the app's one change handler.
     let follower = tokio::spawn(app.clone().follow_changes(pg_config));
+    let budget_keeper = tokio::spawn(app.clone().keep_to_budget());
     let state = Arc::new(HttpState {
         app: app.clone(),
         server_limits: ServerLimits {
@@ -308,6 +317,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     // Stop listening for changes before the embedded cluster goes away under it.
     follower.abort();
+    budget_keeper.abort();
     if let Some(mut cluster) = cluster {
         let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
     }

@@ -12,9 +12,9 @@ use prometheus_client::registry::Registry;
 
 use std::sync::atomic::AtomicU64;
 
-use crate::db::TenantPools;
+use crate::app::App;
 use crate::egress::EgressCall;
-use crate::sandbox::{CallErrorKind, Sandbox};
+use crate::sandbox::CallErrorKind;
 
 /// A data-plane request's outcome.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -74,6 +74,17 @@ pub struct Metrics {
     egress_requests: Family<EgressLabels, Counter>,
     egress_seconds: Family<TenantLabel, Counter<f64, AtomicU64>>,
     egress_bytes: Family<TenantLabel, Counter>,
+    budget_bytes: Gauge,
+    resident_bytes: Gauge,
+    evictions: Counter,
+    snapshot_loads: Family<SourceLabel, Counter>,
+}
+
+/// Where a snapshot came from.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    /// `disk` (compiled, loaded again) or `built` (Wizer ran).
+    pub source: String,
 }
 
 impl Default for Metrics {
@@ -93,6 +104,29 @@ impl Default for Metrics {
         let egress_requests = Family::<EgressLabels, Counter>::default();
         let egress_seconds = Family::<TenantLabel, Counter<f64, AtomicU64>>::default();
         let egress_bytes = Family::<TenantLabel, Counter>::default();
+        let (budget_bytes, resident_bytes) = (Gauge::default(), Gauge::default());
+        let evictions = Counter::default();
+        let snapshot_loads = Family::<SourceLabel, Counter>::default();
+        registry.register(
+            "memory_budget_bytes",
+            "The node's memory budget (--sandbox-memory-budget)",
+            budget_bytes.clone(),
+        );
+        registry.register(
+            "process_resident_bytes",
+            "The server's resident memory, as the budget sees it",
+            resident_bytes.clone(),
+        );
+        registry.register(
+            "tenant_evictions",
+            "Idle tenants whose snapshots, warm instances and pools were released under the memory budget",
+            evictions.clone(),
+        );
+        registry.register(
+            "snapshot_loads",
+            "Snapshots loaded into memory: from disk (after a restart or an eviction) or built",
+            snapshot_loads.clone(),
+        );
         registry.register(
             "egress_requests",
             "Handlers' outbound HTTP requests by tenant and result (ok, denied, timeout, ...)",
@@ -185,6 +219,10 @@ impl Default for Metrics {
             egress_requests,
             egress_seconds,
             egress_bytes,
+            budget_bytes,
+            resident_bytes,
+            evictions,
+            snapshot_loads,
         }
     }
 }
@@ -276,7 +314,21 @@ impl Metrics {
     }
 
     /// The text exposition, with pool gauges read now.
-    pub fn render(&self, sandbox: &Sandbox, pools: &TenantPools) -> String {
+    pub fn render(&self, app: &App) -> String {
+        let (sandbox, pools) = (app.sandbox(), app.pools());
+        let budget = app.budget_stats();
+        self.budget_bytes.set(budget.limit_bytes as i64);
+        self.resident_bytes.set(budget.resident_bytes as i64);
+        // Counted by the app and the sandbox; the counters follow them.
+        self.evictions
+            .inc_by(budget.evictions.saturating_sub(self.evictions.get()));
+        let (disk, built) = sandbox.snapshot_loads();
+        for (source, total) in [("disk", disk), ("built", built)] {
+            let counter = self.snapshot_loads.get_or_create(&SourceLabel {
+                source: source.into(),
+            });
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
         self.warm_idle.set(sandbox.idle_warm_instances() as i64);
         let (in_use, max) = sandbox.instance_slots();
         self.slots_in_use.set(in_use as i64);

@@ -124,7 +124,7 @@ fn metrics(state: &HttpState, request: &Request<Incoming>) -> Result<Response<Bo
     if !crate::app::tokens::secrets_equal(token.as_bytes(), expected.as_bytes()) {
         return Err(crate::auth::AuthError::Invalid("not the metrics token".into()).into());
     }
-    let text = state.metrics.render(state.app.sandbox(), state.app.pools());
+    let text = state.metrics.render(&state.app);
     let mut response = Response::new(Body::from(text));
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,

@@ -166,6 +166,19 @@ impl SandboxCore {
         self.snapshots.forget(tenant).await;
     }
 
+    /// Releases what `tenant` holds in memory (its snapshot modules, idle warm instances and
+    /// cached code), keeping its snapshots on disk.
+    pub fn release_tenant(&self, tenant: &str) {
+        self.warm.forget_tenant(tenant);
+        self.code.forget_tenant(tenant);
+        self.snapshots.unload(tenant);
+    }
+
+    /// The snapshots' load signal and counts.
+    pub fn snapshots(&self) -> &Snapshots {
+        &self.snapshots
+    }
+
     /// Drops `tenant`'s idle warm instances and cached code (its endpoints changed).
     pub fn forget_instances(&self, tenant: &str) {
         self.warm.forget_tenant(tenant);

@@ -12,6 +12,7 @@ mod prune;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
@@ -62,6 +63,11 @@ pub struct Snapshots {
     /// Callers waiting for a snapshot they need now (a request, a deploy); background
     /// builds step aside while there are any.
     demanded: std::sync::atomic::AtomicUsize,
+    /// Woken after every load into memory, so that the memory budget is checked at once.
+    loaded_signal: Arc<tokio::sync::Notify>,
+    /// Snapshots loaded from disk and built, since start.
+    disk_loads: std::sync::atomic::AtomicU64,
+    builds: std::sync::atomic::AtomicU64,
 }
 
 /// Why a snapshot is wanted.
@@ -100,6 +106,9 @@ impl Snapshots {
             loaded: Mutex::default(),
             build_lock: Default::default(),
             demanded: Default::default(),
+            loaded_signal: Default::default(),
+            disk_loads: Default::default(),
+            builds: Default::default(),
         }
     }
 
@@ -133,7 +142,6 @@ impl Snapshots {
         packages: Option<&PackageSet>,
         urgency: Urgency,
     ) -> Result<(Arc<InstancePre<HostState>>, SnapshotSource), SandboxError> {
-        use std::sync::atomic::Ordering;
         let key = key(tenant, packages);
         if let Some(pre) = self.lock_loaded().get(&key) {
             return Ok((pre.clone(), SnapshotSource::Memory));
@@ -170,7 +178,32 @@ impl Snapshots {
         };
         let pre = Arc::new(self.compile(wasm).await?);
         self.lock_loaded().insert(key, pre.clone());
+        let counter = match source {
+            SnapshotSource::Built => &self.builds,
+            _ => &self.disk_loads,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.loaded_signal.notify_one();
         Ok((pre, source))
+    }
+
+    /// Drops a tenant's snapshots from memory, keeping them on disk: its next request loads
+    /// the compiled snapshot again (the memory budget's release).
+    pub fn unload(&self, tenant: &str) {
+        self.lock_loaded().retain(|k, _| k.0 != tenant);
+    }
+
+    /// Woken after every load into memory.
+    pub fn loaded_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.loaded_signal.clone()
+    }
+
+    /// Snapshots loaded from disk, and built, since start.
+    pub fn loads(&self) -> (u64, u64) {
+        (
+            self.disk_loads.load(Ordering::Relaxed),
+            self.builds.load(Ordering::Relaxed),
+        )
     }
 
     /// Forgets all of a tenant's snapshots in memory and on disk (a deleted tenant, or a new
