@@ -122,6 +122,9 @@ pub struct Reply {
     pub output: String,
     /// Whether a warm instance was reused.
     pub reused_instance: bool,
+    /// Where the tenant's snapshot came from, and how long it took, if this call had to load
+    /// it (a new tenant, a restart, or after an eviction under the memory budget).
+    pub snapshot_load: Option<(SnapshotSource, std::time::Duration)>,
 }
 
 /// Settings of a [`Sandbox`].

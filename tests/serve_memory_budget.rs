@@ -21,7 +21,8 @@ fn metric(text: &str, name_and_labels: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name_and_labels} in\n{text}"))
 }
 
-async fn call(server: &Server, tenant: &str) {
+/// Calls the tenant's endpoint; returns its `Server-Timing`.
+async fn call(server: &Server, tenant: &str) -> String {
     let auth = common::token(server, tenant, serde_json::json!({"name": "c"})).await;
     let reply = common::request(
         "GET",
@@ -31,6 +32,7 @@ async fn call(server: &Server, tenant: &str) {
     )
     .await;
     assert_eq!(reply.status, 200, "{tenant}: {:?}", reply.body);
+    reply.header("server-timing").unwrap_or("").to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -53,7 +55,6 @@ async fn idle_tenants_are_released_under_the_budget_and_reload_from_disk() {
         (before, (after - before) / TENANTS as f64)
     };
     assert!(per_tenant > 1e6, "a tenant costs {per_tenant} bytes?");
-    eprintln!("baseline {baseline} per tenant {per_tenant}");
 
     // Then with room for about three tenants' snapshots above the server's own memory.
     let budget = (baseline + 3.0 * per_tenant) as u64;
@@ -61,15 +62,27 @@ async fn idle_tenants_are_released_under_the_budget_and_reload_from_disk() {
     let budget_arg = budget.to_string();
     args.extend(["--sandbox-memory-budget", budget_arg.as_str()]);
     let server = Server::start(Some(&db), &args);
+    let mut reloaded = 0;
     for round in 0..2 {
         for i in 0..TENANTS {
-            call(&server, &format!("budget{i}")).await;
+            let timing = call(&server, &format!("budget{i}")).await;
+            // Each call of the first round loads its tenant's snapshot; in the second, those
+            // of tenants released meanwhile do, and say so.
+            if round == 0 {
+                assert!(timing.contains("snapshot;desc=disk;dur="), "{timing}");
+            } else if timing.contains("snapshot;desc=disk") {
+                reloaded += 1;
+            }
             // Idle for the budget: a tenant used within the last half second is kept.
             if round == 1 {
                 tokio::time::sleep(Duration::from_millis(600)).await;
             }
         }
     }
+    assert!(
+        reloaded > 0,
+        "no call of the second round reloaded its snapshot"
+    );
     let text = eventually(
         "evictions, and resident memory back under the budget",
         Duration::from_secs(60),
@@ -77,7 +90,6 @@ async fn idle_tenants_are_released_under_the_budget_and_reload_from_disk() {
             let text = scrape(&server, METRICS_TOKEN).await.1;
             let evictions = metric(&text, "pubfn_tenant_evictions_total ");
             let resident = metric(&text, "pubfn_process_resident_bytes ");
-            eprintln!("evictions {evictions} resident {resident} budget {budget}");
             (evictions >= 1.0 && resident <= budget as f64).then_some(text)
         },
     )

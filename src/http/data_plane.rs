@@ -25,6 +25,7 @@ struct Trace {
     sandbox: Option<Duration>,
     db: Duration,
     reused_instance: Option<bool>,
+    snapshot_load: Option<(crate::sandbox::SnapshotSource, Duration)>,
     limit: Option<&'static str>,
     egress: Vec<crate::egress::EgressCall>,
 }
@@ -87,12 +88,23 @@ where
     };
     if let Some(sandbox) = trace.sandbox {
         let egress: std::time::Duration = trace.egress.iter().map(|call| call.duration).sum();
-        let timing = format!(
+        let mut timing = format!(
             "sandbox;dur={:.3}, db;dur={:.3}, egress;dur={:.3}",
             sandbox.as_secs_f64() * 1e3,
             trace.db.as_secs_f64() * 1e3,
             egress.as_secs_f64() * 1e3
         );
+        // A call that had to load its tenant's snapshot says so, and what it cost.
+        if let Some((source, took)) = trace.snapshot_load {
+            let source = match source {
+                crate::sandbox::SnapshotSource::Built => "built",
+                _ => "disk",
+            };
+            timing.push_str(&format!(
+                ", snapshot;desc={source};dur={:.3}",
+                took.as_secs_f64() * 1e3
+            ));
+        }
         if let Ok(value) = HeaderValue::from_str(&timing) {
             response.headers_mut().insert("server-timing", value);
         }
@@ -184,6 +196,7 @@ where
     let (response, notes) = match &invocation.run.outcome {
         Ok(reply) => {
             trace.reused_instance = Some(reply.reused_instance);
+            trace.snapshot_load = reply.snapshot_load;
             // The body follows once the call is logged.
             let mut response = Response::new(Body::default());
             // The sandbox refused 1xx statuses, header names that are not tokens, control

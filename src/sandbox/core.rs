@@ -323,6 +323,8 @@ impl SandboxCore {
             CallError::host("the driver finished without sending a response".into())
         })?;
         let output = instance.output.take();
+        // Once: a warm instance reused later did not load anything for those calls.
+        let snapshot_load = instance.snapshot_load.take();
         // Any failure above returned early and dropped the instance: only a clean one is kept,
         // and not one that ran into its memory limit, even if the handler recovered.
         let healthy = !instance.store.data().limiter.memory_refused;
@@ -335,6 +337,7 @@ impl SandboxCore {
             response,
             output,
             reused_instance: reused,
+            snapshot_load,
         })
     }
 
@@ -357,17 +360,19 @@ impl SandboxCore {
         }
         // Neither a snapshot build nor a wait for an instance slot is work at a core: the turn
         // is given back meanwhile.
-        let pre = match self.snapshots.loaded(tenant, packages) {
-            Some(pre) => pre,
+        let (pre, snapshot_load) = match self.snapshots.loaded(tenant, packages) {
+            Some(pre) => (pre, None),
             None => {
                 drop(turn);
-                let (pre, _) = self
+                let started = Instant::now();
+                let (pre, source) = self
                     .snapshots
                     .for_tenant(tenant, packages, snapshot::Urgency::Now)
                     .await
                     .map_err(|e| CallError::host(e.to_string()))?;
+                let load = (source != SnapshotSource::Memory).then(|| (source, started.elapsed()));
                 turn = self.turn(tenant, limits, deadline, None).await?;
-                pre
+                (pre, load)
             }
         };
         let slot = match self.try_slot() {
@@ -382,7 +387,7 @@ impl SandboxCore {
                 slot
             }
         };
-        let instance = Instance::new(
+        let mut instance = Instance::new(
             &pre,
             &self.runtime,
             &self.scheduler,
@@ -392,6 +397,7 @@ impl SandboxCore {
             slot,
         )
         .await?;
+        instance.snapshot_load = snapshot_load;
         instance.hold(turn);
         Ok(instance)
     }

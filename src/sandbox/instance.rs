@@ -64,6 +64,8 @@ pub(crate) struct Instance {
     cpu: Arc<GuestCpu>,
     /// Calls served, for warm instances' retirement.
     pub served: u32,
+    /// Whether making this instance loaded its snapshot first: where from, and how long.
+    pub snapshot_load: Option<(super::SnapshotSource, std::time::Duration)>,
     /// Holds one of the engine's instance slots for as long as this instance lives.
     _slot: OwnedSemaphorePermit,
 }
@@ -125,6 +127,7 @@ impl Instance {
             output,
             cpu,
             served: 0,
+            snapshot_load: None,
             _slot: slot,
         })
     }
