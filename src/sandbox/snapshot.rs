@@ -63,6 +63,8 @@ pub struct Snapshots {
     /// Callers waiting for a snapshot they need now (a request, a deploy); background
     /// builds step aside while there are any.
     demanded: std::sync::atomic::AtomicUsize,
+    /// One lock per snapshot being loaded or built.
+    key_locks: Mutex<HashMap<SnapshotKey, Arc<tokio::sync::Mutex<()>>>>,
     /// Woken after every load into memory, so that the memory budget is checked at once.
     loaded_signal: Arc<tokio::sync::Notify>,
     /// Snapshots loaded from disk and built, since start.
@@ -106,6 +108,7 @@ impl Snapshots {
             loaded: Mutex::default(),
             build_lock: Default::default(),
             demanded: Default::default(),
+            key_locks: Default::default(),
             loaded_signal: Default::default(),
             disk_loads: Default::default(),
             builds: Default::default(),
@@ -146,7 +149,52 @@ impl Snapshots {
         if let Some(pre) = self.lock_loaded().get(&key) {
             return Ok((pre.clone(), SnapshotSource::Memory));
         }
-        let _guard = match urgency {
+        // One load or build per snapshot at a time: the callers behind the first get its result.
+        let key_lock = self.key_lock(&key);
+        let _key_guard = key_lock.lock().await;
+        if let Some(pre) = self.lock_loaded().get(&key) {
+            return Ok((pre.clone(), SnapshotSource::Memory));
+        }
+        let path = self.dir.join(snapshot_file_name(tenant, packages));
+        // Loads from disk run side by side: only builds are serialised. Reloads of tenants
+        // released under the memory budget queued behind one another on the build lock (bench
+        // h: 8 clients, first response of a reloaded tenant p50 773 ms).
+        let (wasm, source) = match tokio::fs::read(&path).await {
+            Ok(wasm) => (wasm, SnapshotSource::Disk),
+            Err(_) => {
+                let _build_guard = self.build_turn(urgency).await;
+                let wasm = self.build(tenant, packages).await?;
+                write_atomically(&path, &wasm).await?;
+                (wasm, SnapshotSource::Built)
+            }
+        };
+        let pre = Arc::new(self.compile(wasm).await?);
+        self.lock_loaded().insert(key, pre.clone());
+        let counter = match source {
+            SnapshotSource::Built => &self.builds,
+            _ => &self.disk_loads,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.loaded_signal.notify_one();
+        Ok((pre, source))
+    }
+
+    /// The lock of one snapshot's load or build.
+    fn key_lock(&self, key: &SnapshotKey) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .key_locks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Locks nobody holds or waits for are dropped as others are made: the map stays as
+        // small as the number of loads in progress.
+        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        locks.entry(key.clone()).or_default().clone()
+    }
+
+    /// The turn to build: builds are serialised, since each compiles with every core, and
+    /// background builds step aside while anyone waits for one now.
+    async fn build_turn(&self, urgency: Urgency) -> tokio::sync::MutexGuard<'_, ()> {
+        match urgency {
             Urgency::Now => {
                 self.demanded.fetch_add(1, Ordering::SeqCst);
                 let guard = self.build_lock.lock().await;
@@ -163,28 +211,7 @@ impl Snapshots {
                     break guard;
                 }
             },
-        };
-        if let Some(pre) = self.lock_loaded().get(&key) {
-            return Ok((pre.clone(), SnapshotSource::Memory));
         }
-        let path = self.dir.join(snapshot_file_name(tenant, packages));
-        let (wasm, source) = match tokio::fs::read(&path).await {
-            Ok(wasm) => (wasm, SnapshotSource::Disk),
-            Err(_) => {
-                let wasm = self.build(tenant, packages).await?;
-                write_atomically(&path, &wasm).await?;
-                (wasm, SnapshotSource::Built)
-            }
-        };
-        let pre = Arc::new(self.compile(wasm).await?);
-        self.lock_loaded().insert(key, pre.clone());
-        let counter = match source {
-            SnapshotSource::Built => &self.builds,
-            _ => &self.disk_loads,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        self.loaded_signal.notify_one();
-        Ok((pre, source))
     }
 
     /// Drops a tenant's snapshots from memory, keeping them on disk: its next request loads
