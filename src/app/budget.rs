@@ -137,7 +137,18 @@ impl App {
         if (budget.observe() as f64) < limit * HIGH_WATER {
             return;
         }
-        for tenant in budget.idle_tenants() {
+        // Tenants whose snapshots were loaded without a call (a new tenant's build, a deploy's
+        // check) come first: they have no last use at all.
+        let never_called: Vec<String> = {
+            let used = budget.lock();
+            self.sandbox
+                .residency()
+                .into_iter()
+                .map(|r| r.tenant)
+                .filter(|tenant| !used.contains_key(tenant))
+                .collect()
+        };
+        for tenant in never_called.into_iter().chain(budget.idle_tenants()) {
             if self.is_busy(&tenant) {
                 continue;
             }
