@@ -48,7 +48,7 @@ impl App {
         RoutePattern::parse(&spec.route)?;
         self.store.tenant(tenant).await?;
         // The version records the tenant's package set as it is now, and is checked with it.
-        let package_set = self.store.current_packages(tenant).await?.hash;
+        let package_set = self.store.current_package_set(tenant).await?;
         let packages = match &package_set {
             Some(hash) => Some(self.package_set(tenant, hash).await?),
             None => None,

@@ -235,6 +235,20 @@ impl App {
         ))
     }
 
+    /// The installed wheel `filename`.
+    pub async fn wheel(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        filename: &str,
+    ) -> Result<WheelListing, AppError> {
+        self.wheels(caller, tenant)
+            .await?
+            .into_iter()
+            .find(|w| w.filename == filename)
+            .ok_or_else(|| not_found("wheel", filename))
+    }
+
     /// Removes the wheel `filename`.
     pub async fn delete_wheel(
         &self,

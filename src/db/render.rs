@@ -16,6 +16,21 @@ use serde::Deserialize;
 
 use self::json::Json;
 
+#[cfg(test)]
+impl RenderOptions {
+    /// The SDK's defaults (`fetch(...)` with no options), for tests.
+    pub(crate) fn sdk_defaults() -> Self {
+        RenderOptions {
+            python_types: true,
+            datetime_as_string: true,
+            utc: true,
+            offset_seconds: 0,
+            fillna: None,
+            fillnat: None,
+        }
+    }
+}
+
 /// The fetch options that change how values are written (`fetch(...)`'s keyword arguments).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

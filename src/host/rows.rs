@@ -95,14 +95,7 @@ mod tests {
     use super::*;
 
     fn options() -> RenderOptions {
-        RenderOptions {
-            python_types: true,
-            datetime_as_string: true,
-            utc: true,
-            offset_seconds: 0,
-            fillna: None,
-            fillnat: None,
-        }
+        RenderOptions::sdk_defaults()
     }
 
     #[test]

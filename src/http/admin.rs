@@ -216,14 +216,7 @@ pub async fn handle(
             Ok(no_content())
         }
         Op::ListWheels => ok(json!(app.wheels(&caller, t).await?)),
-        Op::GetWheel => {
-            let wheels = app.wheels(&caller, t).await?;
-            let wheel = wheels
-                .into_iter()
-                .find(|w| w.filename == name)
-                .ok_or_else(|| Problem::NotFound(format!("no wheel {name:?}")))?;
-            ok(json!(wheel))
-        }
+        Op::GetWheel => ok(json!(app.wheel(&caller, t, name).await?)),
         Op::DeleteWheel => {
             app.delete_wheel(&caller, t, name).await?;
             Ok(no_content())

@@ -1,14 +1,7 @@
 use super::*;
 
 fn options() -> RenderOptions {
-    RenderOptions {
-        python_types: true,
-        datetime_as_string: true,
-        utc: true,
-        offset_seconds: 0,
-        fillna: None,
-        fillnat: None,
-    }
+    RenderOptions::sdk_defaults()
 }
 
 fn rendered(columns: &str, rows: &str, options: &RenderOptions) -> Option<String> {
