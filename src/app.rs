@@ -15,6 +15,7 @@
 //! | run SQL in, or load a CSV into, a tenant's own database | [`warehouse`] |
 //! | what every node does when a tenant changes | [`change`] |
 //! | keep the node within its memory budget | [`budget`] |
+//! | whether the node should be sent requests; draining | [`health`] |
 //! | the embedded server's demo tenant | [`demo`] |
 
 pub mod budget;
@@ -24,6 +25,7 @@ pub mod drafts;
 pub mod egress;
 pub mod endpoints;
 mod error;
+pub mod health;
 pub mod invoke;
 pub mod packages;
 pub mod resources;
@@ -104,6 +106,8 @@ pub struct App {
     package_sets: DashMap<String, Arc<crate::sandbox::PackageSet>>,
     /// The node's memory budget, and when each tenant was last called.
     budget: budget::MemoryBudget,
+    /// Draining, and the last readiness check.
+    health: health::HealthState,
 }
 
 impl App {
@@ -122,6 +126,7 @@ impl App {
             in_flight: DashMap::new(),
             package_sets: DashMap::new(),
             budget: budget::MemoryBudget::new(parts.memory_budget_bytes),
+            health: health::HealthState::default(),
         })
     }
 

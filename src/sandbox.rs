@@ -244,6 +244,29 @@ impl Sandbox {
         self.core.release_tenant(tenant)
     }
 
+    /// Whether the sandbox can still serve a tenant it has not seen: the runtime's stdlib is
+    /// readable (every instance preopens it) and the snapshot cache is writable (a new
+    /// tenant's snapshot is written there). Readiness, not a health check of running guests.
+    pub async fn check_ready(&self) -> Result<(), SandboxError> {
+        let lib = self.core.runtime().lib_dir.clone();
+        let snapshots = self.core.snapshots().dir().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            std::fs::read_dir(&lib).map_err(|e| {
+                SandboxError::runtime(
+                    format!("the stdlib at {}", lib.display()),
+                    Some(Box::new(e)),
+                )
+            })?;
+            std::fs::create_dir_all(&snapshots)
+                .and_then(|()| tempfile::tempfile_in(&snapshots).map(drop))
+                .map_err(|e| {
+                    SandboxError::snapshot(format!("writing to {}", snapshots.display()), e)
+                })
+        })
+        .await
+        .map_err(|e| SandboxError::snapshot("the readiness check stopped", e))?
+    }
+
     /// Woken after every snapshot load into memory (for the memory budget).
     pub fn snapshot_loaded_signal(&self) -> Arc<tokio::sync::Notify> {
         self.core.snapshots().loaded_signal()

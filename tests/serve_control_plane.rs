@@ -327,6 +327,48 @@ async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_request_outliving_the_drain_timeout_does_not_hold_the_exit() {
+    let db = fresh_database("draincut").await;
+    let mut server = Server::start(
+        Some(&db),
+        &[
+            common::METRICS_ARGS[0],
+            common::METRICS_ARGS[1],
+            "--drain-timeout-secs",
+            "1",
+        ],
+    );
+    let stuck = "import time\ndef handler():\n    time.sleep(60)\n    return 'late'\n";
+    tenant_with_endpoint(&server, "draincut", "stuck", "/stuck", stuck).await;
+    let auth = format!(
+        "Bearer {}",
+        token(&server, "draincut", json!({"name": "c"})).await
+    );
+    assert_eq!(
+        request("GET", &format!("{}/readyz", server.base), &[], b"")
+            .await
+            .status,
+        200
+    );
+    let url = format!("{}/draincut/stuck", server.base);
+    let in_flight =
+        tokio::spawn(async move { request("GET", &url, &[("authorization", &auth)], b"").await });
+    common::wait_for_instances(&server, 1).await;
+    let asked = std::time::Instant::now();
+    let status = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    // The handler would sleep a minute; the server gave it the one second it was told to.
+    assert!(
+        asked.elapsed() < Duration::from_secs(30),
+        "exited after {:?}",
+        asked.elapsed()
+    );
+    assert!(status.success(), "{status:?}");
+    in_flight.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn embedded_default_serves_the_demo_and_cleans_up() {
     let dir = common::private_tempdir("pubfn-embedded-");
     let data_dir = dir.path().join("data");

@@ -28,12 +28,14 @@ async fn database_outage_is_503_and_the_node_recovers_without_restart() {
         token(&server, "steady", json!({"name": "c"})).await
     );
     let url = format!("{}/steady/e", server.base);
+    let readyz = format!("{}/readyz", server.base);
     assert_eq!(
         request("GET", &url, &[("authorization", &auth)], b"")
             .await
             .status,
         200
     );
+    assert_eq!(request("GET", &readyz, &[], b"").await.status, 200);
 
     cluster.stop().unwrap();
     // The node re-syncs (drops its cache) when its notification connection breaks, so the
@@ -58,6 +60,29 @@ async fn database_outage_is_503_and_the_node_recovers_without_restart() {
             .status,
         200
     );
+    // Out of rotation, not restarted: readiness fails (naming the part), liveness holds.
+    let not_ready = common::eventually(
+        "readiness notices PostgreSQL is gone",
+        Duration::from_secs(10),
+        || async {
+            let reply = request("GET", &readyz, &[], b"").await;
+            (reply.status != 200).then_some(reply)
+        },
+    )
+    .await;
+    assert_eq!(not_ready.status, 503);
+    assert_eq!(
+        not_ready.header("content-type"),
+        Some("application/problem+json")
+    );
+    assert!(
+        not_ready.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("database"),
+        "{}",
+        not_ready.json()
+    );
 
     let _cluster = LocalCluster::start(&pg_dir).unwrap();
     common::wait_for_status(
@@ -67,6 +92,10 @@ async fn database_outage_is_503_and_the_node_recovers_without_restart() {
         Duration::from_secs(20),
         "the node did not recover",
     )
+    .await;
+    common::eventually("ready again", Duration::from_secs(10), || async {
+        (request("GET", &readyz, &[], b"").await.status == 200).then_some(())
+    })
     .await;
 }
 

@@ -119,6 +119,15 @@ pub struct ServeArgs {
     /// least recently used first. Default: half of the machine's memory.
     #[arg(long, value_parser = crate::app::budget::parse_size)]
     pub sandbox_memory_budget: Option<u64>,
+    /// Guests running at once (CPU turns), default: the cores this process may use (its
+    /// affinity mask, so `taskset` narrows it too).
+    #[arg(long)]
+    pub sandbox_threads: Option<usize>,
+    /// On SIGTERM or SIGINT: `/readyz` answers 503 at once, no new connection is accepted, and
+    /// requests in flight get this long to finish, in seconds. Keep it below the
+    /// orchestrator's grace period.
+    #[arg(long, default_value_t = ServerLimits::default().drain_timeout.as_secs())]
+    pub drain_timeout_secs: u64,
 }
 
 /// A host name suffix: lower-case DNS labels.
@@ -189,6 +198,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let sandbox = super::open_sandbox(args.runtime.clone(), |config| {
         config.keep_resident_bytes = (args.sandbox_keep_resident_mib as usize) << 20;
         config.idle_slots = args.sandbox_idle_slots;
+        if let Some(threads) = args.sandbox_threads {
+            config.cpu_turns = threads.max(1);
+        }
     })?;
     let (admin_key, generated) = match config::admin_key() {
         Some(key) => (key, false),
@@ -246,6 +258,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         server_limits: ServerLimits {
             header_timeout: std::time::Duration::from_millis(args.header_timeout_ms),
             max_connections: args.max_connections.max(1),
+            drain_timeout: std::time::Duration::from_secs(args.drain_timeout_secs),
             ..ServerLimits::default()
         },
         metrics: Default::default(),
@@ -297,7 +310,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         println!("console: http://{admin_addr}/console/");
     }
     // Both listeners stop at the same signal, and each drains its own connections.
-    let shutdown = futures_util::FutureExt::shared(Box::pin(shutdown_signal()));
+    // Readiness turns false first, so that load balancers stop sending new requests.
+    let draining = app.clone();
+    let shutdown = futures_util::FutureExt::shared(Box::pin(async move {
+        shutdown_signal().await;
+        draining.start_draining();
+    }));
     let (data_surface, admin_server) = match admin_listener {
         Some(admin) => {
             println!("pubfn admin listening on http://{admin_addr}");

@@ -45,8 +45,9 @@ mod tokens;
 
 pub use secrets::SecretInfo;
 
-/// Names the server's own paths use (`/admin/v1`, `/console/`, `/metrics`, `/healthz`).
-pub const RESERVED_TENANT_NAMES: &[&str] = &["admin", "console", "metrics", "healthz"];
+/// Names the server's own paths use (`/admin/v1`, `/console/`, `/metrics`, `/healthz`,
+/// `/readyz`).
+pub const RESERVED_TENANT_NAMES: &[&str] = &["admin", "console", "metrics", "healthz", "readyz"];
 
 pub use super::change::CHANGES_CHANNEL;
 use super::change::{Change, ChangeKind};
@@ -191,6 +192,17 @@ impl Store {
                 "tenant name {name:?} is reserved"
             )));
         }
+        // The same rule as the table's CHECK, said in words: a tenant name is a path segment
+        // and a DNS label (host-per-tenant mode).
+        let mut chars = name.chars();
+        let well_formed = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+            && name.len() <= 63
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !well_formed {
+            return Err(ControlError::Invalid(format!(
+                "tenant name {name:?}: 1-63 characters of a-z, 0-9 and '-', starting with a letter"
+            )));
+        }
         let limits = serde_json::to_value(limits).expect("limits serialise");
         let mut secret = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut secret);
@@ -327,6 +339,12 @@ impl Store {
             revoked: ids(revoked),
         };
         Ok(Some((auth, limits)))
+    }
+
+    /// Whether the metadata database answers a query (readiness).
+    pub async fn ping(&self) -> Result<(), ControlError> {
+        self.client().await?.simple_query("SELECT 1").await?;
+        Ok(())
     }
 
     /// Whether pubfn issued token `jti` of `tenant`, and whether it was revoked since: for a

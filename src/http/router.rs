@@ -1,4 +1,4 @@
-//! Routing: `/healthz`; on the admin surface `/admin/v1/...`, `/console/` and `/metrics`; on
+//! Routing: `/healthz` and `/readyz`; on the admin surface `/admin/v1/...`, `/console/` and `/metrics`; on
 //! the data surface `/{tenant}/{route...}`, or `{tenant}.<domain>/{route...}` when the operator
 //! gives each tenant a host name of its own.
 
@@ -24,6 +24,9 @@ pub async fn route(
             StatusCode::OK,
             &serde_json::json!({"status": "ok"}),
         ));
+    }
+    if path == "/readyz" {
+        return readyz(state).await;
     }
     let segments = split_path(&path)?;
     if let Some(domain) = &state.tenant_domain
@@ -111,6 +114,36 @@ fn host_tenant<B>(request: &Request<B>, domain: &str) -> Option<String> {
 }
 
 /// `GET /metrics`, for the metrics token (or the admin key): tenant names are in it.
+/// 200 when the node should be sent requests; else 503 naming the parts that fail. The
+/// reasons (which may name paths and hosts) go to the log, not to whoever asked.
+async fn readyz(state: &HttpState) -> Result<Response<Body>, Problem> {
+    let readiness = state.app.readiness().await;
+    let parts = [
+        ("serving", &readiness.serving),
+        ("database", &readiness.database),
+        ("runtime", &readiness.runtime),
+    ];
+    let failing: Vec<&str> = parts
+        .iter()
+        .filter_map(|(name, part)| part.as_ref().err().map(|why| (name, why)))
+        .map(|(name, why)| {
+            tracing::warn!(part = name, "not ready: {why}");
+            *name
+        })
+        .collect();
+    if failing.is_empty() {
+        Ok(json_response(
+            StatusCode::OK,
+            &serde_json::json!({"status": "ready"}),
+        ))
+    } else {
+        Err(Problem::Unavailable(format!(
+            "not ready: {}",
+            failing.join(", ")
+        )))
+    }
+}
+
 fn metrics(state: &HttpState, request: &Request<Incoming>) -> Result<Response<Body>, Problem> {
     let header = request
         .headers()

@@ -36,6 +36,10 @@ pub struct ServerLimits {
     pub max_header_bytes: usize,
     /// Open connections at once; more wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// After shutdown begins, time in-flight requests have to finish before their
+    /// connections are cut: inside the orchestrator's grace period (Kubernetes' default is
+    /// 30 s), so the process exits on its own rather than by SIGKILL.
+    pub drain_timeout: Duration,
 }
 
 impl Default for ServerLimits {
@@ -46,6 +50,7 @@ impl Default for ServerLimits {
             max_headers: 100,
             max_header_bytes: 64 << 10,
             max_connections: 10_000,
+            drain_timeout: Duration::from_secs(25),
         }
     }
 }
@@ -84,7 +89,7 @@ pub struct ReadRequest {
 }
 
 /// Serves `surface` until `shutdown` completes, then stops accepting and waits for in-flight
-/// requests.
+/// requests, at most [`ServerLimits::drain_timeout`].
 pub async fn serve(
     listener: TcpListener,
     state: Arc<HttpState>,
@@ -146,7 +151,16 @@ pub async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    // Idle keep-alive connections close now; busy ones after their response.
+    if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "requests still in flight after the drain timeout ({} s): cutting their connections",
+            limits.drain_timeout.as_secs()
+        );
+    }
     Ok(())
 }
 

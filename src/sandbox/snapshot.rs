@@ -220,6 +220,11 @@ impl Snapshots {
         self.lock_loaded().retain(|k, _| k.0 != tenant);
     }
 
+    /// The directory of this runtime's snapshots.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// Woken after every load into memory.
     pub fn loaded_signal(&self) -> Arc<tokio::sync::Notify> {
         self.loaded_signal.clone()
