@@ -86,10 +86,33 @@ impl Server {
         extra: &[&str],
         log_filter: Option<&str>,
     ) -> (Server, Arc<Mutex<Vec<String>>>) {
+        let cache_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pubfn-cache");
+        Self::spawn(database_url, "127.0.0.1:0", &cache_dir, extra, log_filter)
+    }
+
+    /// A node of a multi-node deployment: listening on `listen` (so that it can be restarted
+    /// at the same address) with a cache directory of its own (so that what it loaded can be
+    /// told apart from what other nodes loaded).
+    pub fn start_node(
+        database_url: &str,
+        listen: &str,
+        cache_dir: &Path,
+        extra: &[&str],
+    ) -> Server {
+        Self::spawn(Some(database_url), listen, cache_dir, extra, None).0
+    }
+
+    fn spawn(
+        database_url: Option<&str>,
+        listen: &str,
+        cache_dir: &Path,
+        extra: &[&str],
+        log_filter: Option<&str>,
+    ) -> (Server, Arc<Mutex<Vec<String>>>) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_pubfn"));
         command
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .arg("--runtime")
             .arg(runtime_dir());
         if let Some(url) = database_url {
@@ -99,10 +122,7 @@ impl Server {
             .args(extra)
             .env("PUBFN_ADMIN_KEY", ADMIN_KEY)
             .env("PUBFN_SEALING_KEY_FILE", sealing_key_file())
-            .env(
-                "PUBFN_CACHE_DIR",
-                Path::new(env!("CARGO_TARGET_TMPDIR")).join("pubfn-cache"),
-            )
+            .env("PUBFN_CACHE_DIR", cache_dir)
             .env("PUBFN_LOG", log_filter.unwrap_or("warn"))
             .stdout(Stdio::piped())
             .stderr(if log_filter.is_some() {
@@ -190,15 +210,28 @@ impl Reply {
 
 /// One HTTP/1.1 request on a fresh connection.
 pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    try_request(method, url, headers, body)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
+/// [`request`], with a failure to connect, or a connection that ends before the whole
+/// response, as an error (a node that goes away mid-request).
+pub async fn try_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Reply, String> {
     let uri: hyper::Uri = url.parse().unwrap();
     let authority = uri.authority().unwrap().clone();
     let stream = tokio::net::TcpStream::connect(authority.as_str())
         .await
-        .expect("connect");
+        .map_err(|e| format!("connect: {e}"))?;
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
-            .unwrap();
+            .map_err(|e| format!("handshake: {e}"))?;
     tokio::spawn(connection);
     let mut builder = hyper::Request::builder()
         .method(method)
@@ -218,14 +251,18 @@ pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[
     let response = tokio::time::timeout(Duration::from_secs(60), sender.send_request(request))
         .await
         .expect("response in time")
-        .unwrap();
+        .map_err(|e| format!("request: {e}"))?;
     let (parts, body) = response.into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
-    Reply {
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| format!("body: {e}"))?
+        .to_bytes();
+    Ok(Reply {
         status: parts.status.as_u16(),
         headers: parts.headers,
         body,
-    }
+    })
 }
 
 /// Runs the `pubfn` CLI against `server` with the operator key and `env`: whether it
