@@ -185,15 +185,49 @@ pub fn resident_bytes() -> u64 {
     pages * rustix::param::page_size() as u64
 }
 
-/// The default budget: half of the machine's memory (`MemTotal`), leaving the rest to
-/// PostgreSQL, the page cache and the kernel; 4 GiB where it cannot be read.
+/// The default budget: half of the memory this process may use (the machine's `MemTotal`,
+/// or its cgroup's `memory.max` when that is lower, as in a container with a memory limit),
+/// leaving the rest to PostgreSQL, the page cache and the kernel; 4 GiB where neither can be
+/// read.
 pub fn default_budget_bytes() -> u64 {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let total_kib = meminfo
+    let total = meminfo
         .lines()
         .find_map(|line| line.strip_prefix("MemTotal:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
-    total_kib.map_or(4 << 30, |kib| kib * 1024 / 2)
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024);
+    let available = match (total, cgroup_memory_max()) {
+        (Some(total), Some(limit)) => Some(total.min(limit)),
+        (total, limit) => total.or(limit),
+    };
+    available.map_or(4 << 30, |bytes| bytes / 2)
+}
+
+/// The memory limit of this process's cgroup, if it has one: v2's `memory.max`, else v1's
+/// `memory.limit_in_bytes` (whose "none" is a huge number, which the caller's `min` with
+/// `MemTotal` ignores).
+fn cgroup_memory_max() -> Option<u64> {
+    let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let read = |file: std::path::PathBuf| parse_memory_max(&std::fs::read_to_string(file).ok()?);
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    let v2 = membership.lines().find_map(|line| line.strip_prefix("0::"));
+    let v1 = membership
+        .lines()
+        .find_map(|line| line.split_once(":memory:").map(|(_, path)| path));
+    v2.and_then(|path| read(root.join(path.trim_start_matches('/')).join("memory.max")))
+        .or_else(|| {
+            v1.and_then(|path| {
+                let dir = root.join("memory").join(path.trim_start_matches('/'));
+                read(dir.join("memory.limit_in_bytes"))
+                    // Inside a container the cgroup's own directory is mounted as the root.
+                    .or_else(|| read(root.join("memory/memory.limit_in_bytes")))
+            })
+        })
+}
+
+/// `memory.max`'s text: a number of bytes, or `max` for none.
+fn parse_memory_max(text: &str) -> Option<u64> {
+    text.trim().parse().ok()
 }
 
 /// Parses a size: `512MiB`, `2GiB`, `1.5G`, `800M`, or a number of bytes (at least 1 MiB:
@@ -259,5 +293,12 @@ mod tests {
         assert_eq!(budget.idle_tenants(), ["old", "new"]);
         assert!(resident_bytes() > 0);
         assert!(default_budget_bytes() > 0);
+    }
+
+    #[test]
+    fn a_cgroup_limit_is_read_and_max_means_none() {
+        assert_eq!(parse_memory_max("8589934592\n"), Some(8 << 30));
+        assert_eq!(parse_memory_max("max\n"), None);
+        assert!(default_budget_bytes() >= 1 << 20);
     }
 }
