@@ -93,8 +93,9 @@ def build_release():
     run("cargo", "build", "--release", "--locked", "--manifest-path", str(ROOT / "Cargo.toml"))
 
 
-def start_pubfn(work, extra=(), private_cache=False):
+def start_pubfn(work, extra=(), private_cache=False, wrap=()):
     """Starts the release build with its private PostgreSQL under `work`; returns (process, base URL).
+    `wrap` prefixes the command (e.g. `taskset -c 1`, which execs the server in its place).
 
     With `private_cache`, snapshots and compiled code go under `work` too, so every tenant is
     built from scratch as on a fresh machine (the runtime itself still comes from the cache)."""
@@ -102,7 +103,7 @@ def start_pubfn(work, extra=(), private_cache=False):
     if private_cache:
         runtime = (CACHE / "runtime" / "current").resolve()
         env.update(PUBFN_CACHE_DIR=str(work / "cache"), PUBFN_RUNTIME=str(runtime))
-    server = subprocess.Popen([str(ROOT / "target/release/pubfn"), "serve", "--listen", "127.0.0.1:0",
+    server = subprocess.Popen([*wrap, str(ROOT / "target/release/pubfn"), "serve", "--listen", "127.0.0.1:0",
                                "--data-dir", str(work / "data"), *extra],
                               env=env, stdout=open(work / "pubfn.out", "w"), stderr=open(work / "pubfn.err", "w"))
     wait_for(lambda: "pubfn listening on" in (work / "pubfn.out").read_text() or server.poll() is not None, "pubfn")
