@@ -3,6 +3,7 @@
 //! [`Reply`] or a [`CallError`] that says exactly what went wrong.
 
 mod code_cache;
+mod compiled;
 mod core;
 mod cpu;
 pub mod engine;

@@ -52,7 +52,7 @@ pub struct EngineSettings {
 }
 
 /// Size past which wasmtime's clean-up deletes the least recently used compiled modules.
-pub const COMPILED_CACHE_SOFT_LIMIT_BYTES: u64 = 32 << 30;
+pub const COMPILED_CACHE_SOFT_LIMIT_BYTES: u64 = 1 << 30;
 
 /// The folder of the cache directory where wasmtime keeps compiled modules.
 pub const COMPILED_CACHE_DIR: &str = "wasmtime";
@@ -133,11 +133,11 @@ fn build_with(
 
     let mut cache = CacheConfig::new();
     cache.with_directory(cache_dir.join(COMPILED_CACHE_DIR));
-    // A tenant's compiled snapshot is about 7.7 MB in this cache, and it is what a tenant
-    // released under the memory budget loads again. wasmtime's default soft limit (512 MiB)
-    // held about 65 tenants: past that its hourly clean-up deleted the oldest, and their
-    // reloads compiled again (scripts/bench h, 300 tenants: reload p50 753 ms). This one holds
-    // about 4,000; other runtimes' snapshots are pruned by pubfn itself (snapshot/prune.rs).
+    // What this cache is read for: the Wizer-instrumented interpreter every new tenant's
+    // build compiles (the same module for all of them). A tenant's compiled snapshot is kept
+    // by pubfn itself and mapped from its file (compiled.rs); the copy wasmtime stores here
+    // when the snapshot first compiles (~7.7 MB) is never read again, so the cache is held to
+    // 1 GiB rather than growing with the tenants.
     cache.with_files_total_size_soft_limit(COMPILED_CACHE_SOFT_LIMIT_BYTES);
     let cache = Cache::new(cache).map_err(|e| SandboxError::engine("cache", e))?;
     config.cache(Some(cache));

@@ -1,0 +1,187 @@
+//! Compiled snapshot modules on disk, loaded by mapping the file: how a tenant released under
+//! the memory budget comes back.
+//!
+//! `Module::new` finds a snapshot's compiled code in wasmtime's cache, but it hashes the 15 MB
+//! wasm, decompresses ~28 MB and copies the code and memory image into fresh memory: 58 ms per
+//! reload on an idle core (`cargo bench --bench sandbox -- snapshot_reload`), 417 ms p50 under
+//! `scripts/bench` h's load. `Module::deserialize_file` maps the serialized module instead
+//! (0.5 ms): code and memory image are pages of the file, shared with the page cache and
+//! reclaimable by the kernel, so a loaded snapshot also costs less anonymous memory.
+//!
+//! The file is trusted as wasmtime trusts its own cache: it lives in the private cache
+//! directory, is written only by this process under a temporary name and renamed into place,
+//! and is never modified once there (a file replaced or unlinked under a mapping leaves the
+//! mapping as it was). Damage is caught before wasmtime sees the file: beside each
+//! `<name>.cwasm` a `<name>.cwasm.sum` holds its length and XXH3-128, checked over the whole
+//! file on every load (~5 ms for 28 MB). A missing, torn or damaged file, or one an older
+//! build of wasmtime wrote, is a miss: the caller compiles from the snapshot's wasm again and
+//! writes a new one.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use wasmtime::{Engine, Module};
+use xxhash_rust::xxh3::Xxh3;
+
+/// Names temporary files apart: several snapshots may be written at once.
+static WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// The compiled form of the snapshot at `wasm_path` (`x.wasm` → `x.cwasm`).
+pub fn path_for(wasm_path: &Path) -> PathBuf {
+    wasm_path.with_extension("cwasm")
+}
+
+fn sum_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".sum");
+    PathBuf::from(name)
+}
+
+/// `len:<bytes> xxh3:<32 hex digits>` of what `reader` yields.
+fn checksum(mut reader: impl Read) -> std::io::Result<String> {
+    let mut hasher = Xxh3::new();
+    // Streamed: reading the whole file into one buffer would fault in 28 MB of fresh memory.
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = reader.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        len += n as u64;
+    }
+    Ok(format!("len:{len} xxh3:{:032x}", hasher.digest128()))
+}
+
+/// Writes `module` as `path` with its checksum beside it. A failure leaves no file under
+/// either final name that a later load would accept.
+pub fn save(path: &Path, module: &Module) -> Result<(), wasmtime::Error> {
+    let bytes = module.serialize()?;
+    let dir = path.parent().expect("compiled snapshot paths have a parent");
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{}.{n}.cwasm.tmp", std::process::id()));
+    let tmp_sum = dir.join(format!(".{}.{n}.sum.tmp", std::process::id()));
+    let written = (|| {
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::write(&tmp_sum, checksum(&bytes[..])?)?;
+        // The module first: a reader that meets the new module with the old sum (or none)
+        // sees a mismatch and compiles, never a module it did not check.
+        std::fs::rename(&tmp, path)?;
+        std::fs::rename(&tmp_sum, sum_path(path))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(&tmp_sum);
+    }
+    Ok(written?)
+}
+
+/// The module at `path` if it is there, whole, and was compiled by an engine like `engine`.
+pub fn load(engine: &Engine, path: &Path) -> Option<Module> {
+    let expected = std::fs::read_to_string(sum_path(path)).ok()?;
+    let actual = checksum(std::fs::File::open(path).ok()?).ok()?;
+    if expected != actual {
+        tracing::warn!(path = %path.display(), "a compiled snapshot failed its checksum; compiling again");
+        return None;
+    }
+    // SAFETY: `deserialize_file` runs what the file holds as code. The file was written by
+    // `save` from `Module::serialize` into the process's private cache directory, renamed into
+    // place and never written again, and it matched the checksum `save` wrote beside it just
+    // now: it is what this process serialized. wasmtime itself refuses (with an error, not UB)
+    // a file from another wasmtime version or an engine configured differently.
+    match unsafe { Module::deserialize_file(engine, path) } {
+        Ok(module) => Some(module),
+        Err(e) => {
+            tracing::info!(path = %path.display(), "not using a compiled snapshot: {e:#}");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        Engine::default()
+    }
+
+    fn module(engine: &Engine) -> Module {
+        Module::new(
+            engine,
+            r#"(module (memory (export "m") 1) (data (i32.const 16) "snapshot")
+                (func (export "f") (result i32) i32.const 42))"#,
+        )
+        .unwrap()
+    }
+
+    fn answer(engine: &Engine, module: &Module) -> i32 {
+        let mut store = wasmtime::Store::new(engine, ());
+        let instance = wasmtime::Instance::new(&mut store, module, &[]).unwrap();
+        let f = instance
+            .get_typed_func::<(), i32>(&mut store, "f")
+            .unwrap();
+        f.call(&mut store, ()).unwrap()
+    }
+
+    #[test]
+    fn a_saved_module_loads_and_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine();
+        let path = path_for(&dir.path().join("t.wasm"));
+        save(&path, &module(&engine)).unwrap();
+        let loaded = load(&engine, &path).expect("loads");
+        assert_eq!(answer(&engine, &loaded), 42);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.ends_with(".tmp")),
+            "no temporary files left: {names:?}"
+        );
+    }
+
+    #[test]
+    fn every_damaged_byte_position_tried_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine();
+        let path = path_for(&dir.path().join("t.wasm"));
+        save(&path, &module(&engine)).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        for at in (0..good.len()).step_by(97).chain([good.len() - 1]) {
+            let mut bad = good.clone();
+            bad[at] ^= 0x5a;
+            std::fs::write(&path, &bad).unwrap();
+            assert!(load(&engine, &path).is_none(), "a flipped byte at {at}");
+        }
+        std::fs::write(&path, &good[..good.len() / 2]).unwrap();
+        assert!(load(&engine, &path).is_none(), "a torn file");
+        std::fs::write(&path, &good).unwrap();
+        assert!(load(&engine, &path).is_some(), "whole again");
+    }
+
+    #[test]
+    fn a_missing_sum_or_module_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine();
+        let path = path_for(&dir.path().join("t.wasm"));
+        assert!(load(&engine, &path).is_none());
+        save(&path, &module(&engine)).unwrap();
+        std::fs::remove_file(sum_path(&path)).unwrap();
+        assert!(load(&engine, &path).is_none());
+    }
+
+    #[test]
+    fn a_module_from_a_differently_configured_engine_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(&dir.path().join("t.wasm"));
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        let other = Engine::new(&config).unwrap();
+        save(&path, &module(&other)).unwrap();
+        assert!(load(&engine(), &path).is_none());
+    }
+}
