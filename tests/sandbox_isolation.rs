@@ -145,7 +145,7 @@ async fn snapshots_and_compiled_code_survive_a_restart() {
         second.prepare_tenant("gamma").await.unwrap(),
         SnapshotSource::Disk
     );
-    let hits_before = wasmtime_cache_files(cache.path());
+    let compiled = compiled_snapshots(cache.path());
     let after = second
         .handle(call("gamma", "h", hash_script, get("/", "")))
         .await
@@ -154,11 +154,32 @@ async fn snapshots_and_compiled_code_survive_a_restart() {
         before.response.body, after.response.body,
         "the same snapshot came back"
     );
-    assert!(hits_before > 0, "compiled code is on disk");
+    // One tenant, one file: its compiled snapshot (the wasm it was compiled from is gone),
+    // beside the instrumented interpreter every build starts from.
+    assert_eq!(compiled.len(), 2, "{compiled:?}");
+    assert!(
+        compiled
+            .iter()
+            .any(|name| name.starts_with("instrumented-"))
+    );
+    assert!(!cache.path().join("wasmtime").exists(), "no wasmtime cache");
 }
 
-fn wasmtime_cache_files(dir: &std::path::Path) -> usize {
-    files_under(&dir.join("wasmtime"))
+/// The `.cwasm` files under the snapshots folder.
+fn compiled_snapshots(cache: &std::path::Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for runtime in std::fs::read_dir(cache.join("snapshots"))
+        .unwrap()
+        .flatten()
+    {
+        for entry in std::fs::read_dir(runtime.path()).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".wasm") || name.ends_with(".cwasm") {
+                names.push(name);
+            }
+        }
+    }
+    names
 }
 
 fn files_under(dir: &std::path::Path) -> usize {

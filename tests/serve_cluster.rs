@@ -72,7 +72,7 @@ fn snapshot_files(root: &Path) -> Vec<String> {
         .flatten()
         .flatten()
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".wasm"))
+        .filter(|name| name.ends_with(".wasm") || name.ends_with(".cwasm"))
         .collect()
 }
 

@@ -59,13 +59,15 @@ fn checksum(mut reader: impl Read) -> std::io::Result<String> {
 /// either final name that a later load would accept.
 pub fn save(path: &Path, module: &Module) -> Result<(), wasmtime::Error> {
     let bytes = module.serialize()?;
-    let dir = path.parent().expect("compiled snapshot paths have a parent");
+    let dir = path
+        .parent()
+        .expect("compiled snapshot paths have a parent");
     let n = WRITES.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(".{}.{n}.cwasm.tmp", std::process::id()));
     let tmp_sum = dir.join(format!(".{}.{n}.sum.tmp", std::process::id()));
     let written = (|| {
-        std::fs::write(&tmp, &bytes)?;
-        std::fs::write(&tmp_sum, checksum(&bytes[..])?)?;
+        write_private(&tmp, &bytes)?;
+        write_private(&tmp_sum, checksum(&bytes[..])?.as_bytes())?;
         // The module first: a reader that meets the new module with the old sum (or none)
         // sees a mismatch and compiles, never a module it did not check.
         std::fs::rename(&tmp, path)?;
@@ -76,6 +78,19 @@ pub fn save(path: &Path, module: &Module) -> Result<(), wasmtime::Error> {
         let _ = std::fs::remove_file(&tmp_sum);
     }
     Ok(written?)
+}
+
+/// Writes a new file only this user may read: it holds a tenant's memory image (its hash
+/// secret among it), whatever the umask.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
 }
 
 /// The module at `path` if it is there, whole, and was compiled by an engine like `engine`.
@@ -120,9 +135,7 @@ mod tests {
     fn answer(engine: &Engine, module: &Module) -> i32 {
         let mut store = wasmtime::Store::new(engine, ());
         let instance = wasmtime::Instance::new(&mut store, module, &[]).unwrap();
-        let f = instance
-            .get_typed_func::<(), i32>(&mut store, "f")
-            .unwrap();
+        let f = instance.get_typed_func::<(), i32>(&mut store, "f").unwrap();
         f.call(&mut store, ()).unwrap()
     }
 
@@ -161,6 +174,18 @@ mod tests {
         assert!(load(&engine, &path).is_none(), "a torn file");
         std::fs::write(&path, &good).unwrap();
         assert!(load(&engine, &path).is_some(), "whole again");
+    }
+
+    #[test]
+    fn saved_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(&dir.path().join("t.wasm"));
+        save(&path, &module(&engine())).unwrap();
+        for file in [path.clone(), sum_path(&path)] {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{} is {mode:o}", file.display());
+        }
     }
 
     #[test]

@@ -51,11 +51,7 @@ impl SandboxCore {
         // Snapshots hold each tenant's str hash secret and imported state; compiled modules
         // hold the same memory images: no other local user may read them.
         // Tenants' packages are their code: private as well.
-        for private in [
-            snapshot::SNAPSHOTS_DIR,
-            engine::COMPILED_CACHE_DIR,
-            super::PACKAGES_DIR,
-        ] {
+        for private in [snapshot::SNAPSHOTS_DIR, super::PACKAGES_DIR] {
             let dir = config.cache_dir.join(private);
             crate::private_fs::ensure_private_dir(&dir).map_err(|e| {
                 SandboxError::snapshot(format!("cache directory {}", dir.display()), e)
@@ -72,7 +68,14 @@ impl SandboxCore {
             functions: functions.clone(),
             perf_map: config.perf_map,
         };
-        let (engine, pagemap_scan) = engine::build(&settings, &config.cache_dir)?;
+        let (engine, pagemap_scan) = engine::build(&settings)?;
+        // Compiled snapshots used to live in wasmtime's own cache, up to 32 GiB of them.
+        let old_cache = config.cache_dir.join(engine::OLD_COMPILED_CACHE_DIR);
+        if old_cache.exists() {
+            let _ = std::thread::Builder::new()
+                .name("pubfn-old-cache".into())
+                .spawn(move || std::fs::remove_dir_all(old_cache));
+        }
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut HostState| {
             &mut state.wasi

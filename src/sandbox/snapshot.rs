@@ -190,8 +190,16 @@ impl Snapshots {
                     tokio::task::spawn_blocking(move || compiled::save(&compiled_path, &saved))
                         .await
                         .map_err(|e| SandboxError::snapshot("save task failed", e))?;
-                if let Err(e) = result {
-                    tracing::warn!("saving a compiled snapshot: {e:#}");
+                match result {
+                    // The compiled module is all a later load reads: without the wasm, a
+                    // damaged or outdated one (another wasmtime) means building again
+                    // (~1.1 s instead of 0.75 s), and each tenant keeps one file, not two.
+                    Ok(()) => {
+                        if let Err(e) = tokio::fs::remove_file(&path).await {
+                            tracing::warn!("removing {}: {e}", path.display());
+                        }
+                    }
+                    Err(e) => tracing::warn!("saving a compiled snapshot: {e:#}"),
                 }
                 (module, source)
             }
@@ -322,11 +330,27 @@ impl Snapshots {
         let (cx, instrumented) = wizer
             .instrument(&self.runtime.wasm)
             .map_err(|e| err("instrument", e))?;
+        // Every tenant's build starts from the same instrumented interpreter: compiled once,
+        // then mapped. Named by its content, so a wasmtime-wizer that instruments differently
+        // never meets a module that does not match its context.
+        let path = self.dir.join(format!(
+            "instrumented-{:032x}.cwasm",
+            xxhash_rust::xxh3::xxh3_128(&instrumented)
+        ));
         let engine = self.engine.clone();
-        let module = tokio::task::spawn_blocking(move || Module::new(&engine, &instrumented))
-            .await
-            .map_err(|e| SandboxError::snapshot("compile task failed", e))?
-            .map_err(|e| err("compiling the instrumented interpreter", e))?;
+        let module = tokio::task::spawn_blocking(move || match compiled::load(&engine, &path) {
+            Some(module) => Ok(module),
+            None => {
+                let module = Module::new(&engine, &instrumented)?;
+                if let Err(e) = compiled::save(&path, &module) {
+                    tracing::warn!("saving the compiled instrumented interpreter: {e:#}");
+                }
+                Ok(module)
+            }
+        })
+        .await
+        .map_err(|e| SandboxError::snapshot("compile task failed", e))?
+        .map_err(|e| err("compiling the instrumented interpreter", e))?;
 
         let output = crate::host::OutputCapture::new(64 << 10);
         let state = new_host_state(
