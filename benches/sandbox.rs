@@ -144,6 +144,18 @@ fn benches(c: &mut Criterion) {
         })
     });
 
+    // The same, then the strict hello the reloaded tenant came for: what its first response
+    // costs in CPU beyond a hello (faults on the freshly mapped module, among others).
+    c.bench_function("snapshot_reload_then_strict_hello", |b| {
+        b.to_async(&rt).iter(|| async {
+            sandbox.release_tenant("bench");
+            sandbox
+                .handle(hello_call(Isolation::Strict, "reload"))
+                .await
+                .unwrap()
+        })
+    });
+
     c.bench_function("instantiate_from_snapshot", |b| {
         b.to_async(&rt)
             .iter(|| async { sandbox.instantiate_and_drop("bench").await.unwrap() })

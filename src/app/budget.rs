@@ -169,7 +169,7 @@ impl App {
         // Still at the high-water mark with every idle tenant released: the tenants holding
         // memory were all called within MIN_IDLE (bench h, 500 tenants at ~230 calls/s: ~115
         // of them at any moment, 3.9 GiB under a 1 GiB budget). The budget is the operator's
-        // limit and a reload maps a file (2.4 ms), so recency yields: the least recently used
+        // limit and a reload maps a file (under 3 ms), so recency yields: the least recently used
         // tenants without a call in flight go too.
         if (budget.observe() as f64) >= limit * HIGH_WATER {
             self.release_in_order(budget.least_recently_used()).await;

@@ -122,7 +122,7 @@ fn build_with(settings: &EngineSettings, pagemap: bool) -> Result<Engine, Sandbo
 
     // No wasmtime module cache: pubfn keeps each compiled snapshot (and the instrumented
     // interpreter every build starts from) as a file of its own and maps it (compiled.rs),
-    // which loads in 2.4 ms where a hit in wasmtime's cache took 57 ms (hash, decompress,
+    // which loads in 0.7-2.4 ms where a hit in wasmtime's cache took 57 ms (hash, decompress,
     // copy), and which costs no zstd compression when a new tenant's snapshot compiles.
     config.cache(None);
     // Every tenant's snapshot module holds the same interpreter functions: a new tenant's
