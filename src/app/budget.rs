@@ -1,8 +1,9 @@
 //! The node's memory budget: what idle tenants hold in memory (snapshot modules, warm
 //! instances, cached code, database pools) is released, least recently used first, when the
 //! process's resident memory reaches the budget; if that is not enough, so is what tenants
-//! called moments ago hold, unless they have a call in flight. An evicted tenant's next request loads its
-//! compiled snapshot from disk again (`pubfn_snapshot_loads_total{source="disk"}`).
+//! called moments ago hold, unless they have a call in flight. An evicted tenant's next
+//! request loads its compiled snapshot from disk again
+//! (`pubfn_snapshot_loads_total{source="disk"}`).
 //!
 //! The budget is held against what the kernel says the process holds (`/proc/self/statm`),
 //! not against estimates: a snapshot module's share of memory depends on how many of its pages
@@ -23,7 +24,7 @@ const HIGH_WATER: f64 = 0.90;
 const LOW_WATER: f64 = 0.80;
 /// How often resident memory is read when nothing was loaded (a load wakes the check at once).
 const CHECK_EVERY: Duration = Duration::from_millis(250);
-/// A tenant used this recently is evicted only when releasing every idler one was not
+/// A tenant used this recently is evicted only when releasing every idle one was not
 /// enough: its next request is likely already coming.
 const MIN_IDLE: Duration = Duration::from_millis(500);
 
@@ -169,8 +170,8 @@ impl App {
         // Still at the high-water mark with every idle tenant released: the tenants holding
         // memory were all called within MIN_IDLE (bench h, 500 tenants at ~230 calls/s: ~115
         // of them at any moment, 3.9 GiB under a 1 GiB budget). The budget is the operator's
-        // limit and a reload maps a file (under 3 ms), so recency yields: the least recently used
-        // tenants without a call in flight go too.
+        // limit and a reload maps a file (under 3 ms), so recency yields: the least recently
+        // used tenants without a call in flight go too.
         if (budget.observe() as f64) >= limit * HIGH_WATER {
             self.release_in_order(budget.least_recently_used()).await;
         }

@@ -1,6 +1,6 @@
-//! Routing: `/healthz` and `/readyz`; on the admin surface `/admin/v1/...`, `/console/` and `/metrics`; on
-//! the data surface `/{tenant}/{route...}`, or `{tenant}.<domain>/{route...}` when the operator
-//! gives each tenant a host name of its own.
+//! Routing: `/healthz` and `/readyz`; on the admin surface `/admin/v1/...`, `/console/` and
+//! `/metrics`; on the data surface `/{tenant}/{route...}`, or `{tenant}.<domain>/{route...}`
+//! when the operator gives each tenant a host name of its own.
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -113,37 +113,35 @@ fn host_tenant<B>(request: &Request<B>, domain: &str) -> Option<String> {
     (!label.is_empty() && !label.contains('.')).then(|| label.to_string())
 }
 
-/// `GET /metrics`, for the metrics token (or the admin key): tenant names are in it.
 /// 200 when the node should be sent requests; else 503 naming the parts that fail. The
 /// reasons (which may name paths and hosts) go to the log, not to whoever asked.
 async fn readyz(state: &HttpState) -> Result<Response<Body>, Problem> {
     let readiness = state.app.readiness().await;
+    if readiness.is_ready() {
+        return Ok(json_response(
+            StatusCode::OK,
+            &serde_json::json!({"status": "ready"}),
+        ));
+    }
     let parts = [
         ("serving", &readiness.serving),
         ("database", &readiness.database),
         ("runtime", &readiness.runtime),
     ];
-    let failing: Vec<&str> = parts
-        .iter()
-        .filter_map(|(name, part)| part.as_ref().err().map(|why| (name, why)))
-        .map(|(name, why)| {
+    let mut failing = Vec::new();
+    for (name, part) in parts {
+        if let Err(why) = part {
             tracing::warn!(part = name, "not ready: {why}");
-            *name
-        })
-        .collect();
-    if failing.is_empty() {
-        Ok(json_response(
-            StatusCode::OK,
-            &serde_json::json!({"status": "ready"}),
-        ))
-    } else {
-        Err(Problem::Unavailable(format!(
-            "not ready: {}",
-            failing.join(", ")
-        )))
+            failing.push(name);
+        }
     }
+    Err(Problem::Unavailable(format!(
+        "not ready: {}",
+        failing.join(", ")
+    )))
 }
 
+/// `GET /metrics`, for the metrics token (or the admin key): tenant names are in it.
 fn metrics(state: &HttpState, request: &Request<Incoming>) -> Result<Response<Body>, Problem> {
     let header = request
         .headers()

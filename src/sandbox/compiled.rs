@@ -13,13 +13,15 @@
 //! and is never modified once there (a file replaced or unlinked under a mapping leaves the
 //! mapping as it was). Damage is caught before wasmtime sees the file: beside each
 //! `<name>.cwasm` a `<name>.cwasm.sum` holds its length and XXH3-128, checked over the whole
-//! file (~5 ms for 23 MB) the first time this process loads it. A missing, torn or damaged file, or one an older
-//! build of wasmtime wrote, is a miss: the caller compiles from the snapshot's wasm again and
-//! writes a new one.
+//! file (~5 ms for 23 MB) the first time this process loads it. A missing, torn or damaged
+//! file, or one another build of wasmtime wrote, is a miss: the caller builds the snapshot
+//! again and writes a new one.
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use wasmtime::{Engine, Module};
 use xxhash_rust::xxh3::Xxh3;
@@ -113,38 +115,36 @@ fn file_id(file: &std::fs::File) -> Option<FileId> {
 /// Files whose checksum matched since this process started. A tenant released and reloaded
 /// many times reads its 23 MB once, not at every reload (the sum took ~5 of a reload's
 /// ~9 ms under bench h's load); damage is what a file suffers on disk, between processes.
-static VERIFIED: std::sync::Mutex<Option<std::collections::HashSet<FileId>>> =
-    std::sync::Mutex::new(None);
+static VERIFIED: LazyLock<Mutex<HashSet<FileId>>> = LazyLock::new(Mutex::default);
 
-fn verified(id: FileId) -> bool {
-    let verified = VERIFIED.lock().unwrap_or_else(|p| p.into_inner());
-    verified.as_ref().is_some_and(|set| set.contains(&id))
-}
-
-fn mark_verified(id: FileId) {
-    let mut verified = VERIFIED.lock().unwrap_or_else(|p| p.into_inner());
-    verified.get_or_insert_with(Default::default).insert(id);
+fn verified() -> MutexGuard<'static, HashSet<FileId>> {
+    VERIFIED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The module at `path` if it is there, whole, and was compiled by an engine like `engine`.
 pub fn load(engine: &Engine, path: &Path) -> Option<Module> {
     let file = std::fs::File::open(path).ok()?;
     let id = file_id(&file)?;
-    if !verified(id) {
+    if !verified().contains(&id) {
         let expected = std::fs::read_to_string(sum_path(path)).ok()?;
         let actual = checksum(&file).ok()?;
         if expected != actual {
-            tracing::warn!(path = %path.display(), "a compiled snapshot failed its checksum; compiling again");
+            tracing::warn!(
+                path = %path.display(),
+                "a compiled snapshot failed its checksum; building it again"
+            );
             return None;
         }
-        mark_verified(id);
+        verified().insert(id);
     }
     // SAFETY: `deserialize_open_file` runs what the file holds as code. The file was written
     // by `save` from `Module::serialize` into the process's private cache directory, renamed
     // into place and never written again, and this very file (the handle checked, not the
     // path again) matched the checksum `save` wrote beside it: it is what this process
-    // serialized. wasmtime itself refuses (with an error, not UB)
-    // a file from another wasmtime version or an engine configured differently.
+    // serialized. wasmtime itself refuses (with an error, not UB) a file from another
+    // wasmtime version or an engine configured differently.
     match unsafe { Module::deserialize_open_file(engine, file) } {
         Ok(module) => Some(module),
         Err(e) => {

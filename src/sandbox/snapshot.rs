@@ -10,8 +10,6 @@
 
 mod prune;
 
-use super::compiled;
-
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -22,6 +20,7 @@ use wasmtime::{Engine, InstancePre, Linker, Module, Store};
 use wasmtime_wizer::{WasmtimeWizer, Wizer};
 
 use super::SandboxError;
+use super::compiled;
 use super::function_cache::FunctionCache;
 use super::instance::new_host_state;
 use super::packages::PackageSet;
@@ -304,7 +303,7 @@ impl Snapshots {
     async fn compile(&self, wasm: Vec<u8>) -> Result<Module, SandboxError> {
         let engine = self.engine.clone();
         let functions = self.functions.clone();
-        // Compiling (or loading compiled code from wasmtime's cache) is blocking CPU work.
+        // Compiling is blocking CPU work (most functions come from `functions`, not Cranelift).
         tokio::task::spawn_blocking(move || {
             let module = Module::new(&engine, &wasm);
             functions.seal_if_used();
