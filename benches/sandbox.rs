@@ -15,11 +15,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+#[path = "common/rss.rs"]
+mod rss;
 use pubfn::host::GuestRequest;
 use pubfn::packages::{ModuleInfo, PackageManifest, install};
 use pubfn::sandbox::{
     Call, Isolation, Limits, PackageSet, PythonRuntime, Sandbox, SandboxConfig, Script,
 };
+use rss::rss_bytes;
 
 /// A ~150-line handler with helpers, a class and module-level tables.
 const REALISTIC: &str = include_str!("handlers/realistic.py");
@@ -50,8 +53,11 @@ fn hello_call(isolation: Isolation, endpoint: &str) -> Call {
             path: "/hello".into(),
             query_string: "name=ada".into(),
             ..Default::default()
-        },
+        }
+        .into(),
         capabilities: Default::default(),
+        meter: Default::default(),
+        seed: Default::default(),
     }
 }
 
@@ -108,21 +114,13 @@ fn thatpkg_sets(
             hash,
             dir,
             preload_ms: 60_000,
+            preload: manifest.preload.clone(),
         });
         rt.block_on(sandbox.prepare_packages("bench", set.clone()))
             .expect("a snapshot with thatpkg");
         set
     };
     (set(true), set(false))
-}
-
-fn rss_bytes() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
-        .map_or(0, |kb| kb * 1024)
 }
 
 fn benches(c: &mut Criterion) {

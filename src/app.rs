@@ -12,6 +12,7 @@
 //! | a tenant's modules, wheels and preload list | [`packages`] |
 //! | call an endpoint (admission, then the handler) | [`invoke`] |
 //! | run a draft script | [`drafts`] |
+//! | keep a failed call's recording; read it back for `pubfn replay` | [`replay`] |
 //! | run SQL in, or load a CSV into, a tenant's own database | [`warehouse`] |
 //! | what every node does when a tenant changes | [`change`] |
 //! | keep the node within its memory budget | [`budget`] |
@@ -27,10 +28,13 @@ pub mod endpoints;
 mod error;
 pub mod health;
 pub mod invoke;
+pub mod openapi;
 pub mod packages;
+pub mod replay;
 pub mod resources;
 pub mod tenants;
 pub mod tokens;
+pub mod usage;
 pub mod warehouse;
 
 use std::sync::Arc;
@@ -42,6 +46,8 @@ pub use error::{AppError, describe};
 pub use tokens::Caller;
 
 use crate::control::model::TenantLimits;
+use crate::control::replays::ReplayKeeper;
+use crate::control::usage::UsageLedger;
 use crate::control::{LogSink, Registry, Store};
 use crate::db::{ResultCaps, TenantPools};
 use crate::egress::EgressClients;
@@ -77,6 +83,10 @@ pub struct AppParts {
     pub pools: Arc<TenantPools>,
     /// Where handlers' logs go.
     pub logs: LogSink,
+    /// Where calls are metered.
+    pub usage: UsageLedger,
+    /// Where failed calls' recordings go.
+    pub replays: ReplayKeeper,
     /// Caps on one database call's result.
     pub db_caps: ResultCaps,
     /// Handlers' outbound HTTP clients.
@@ -96,6 +106,8 @@ pub struct App {
     sandbox: Arc<Sandbox>,
     pools: Arc<TenantPools>,
     logs: LogSink,
+    usage: UsageLedger,
+    replays: ReplayKeeper,
     db_caps: ResultCaps,
     egress: Arc<EgressClients>,
     default_caps: TenantCaps,
@@ -119,6 +131,8 @@ impl App {
             sandbox: parts.sandbox,
             pools: parts.pools,
             logs: parts.logs,
+            usage: parts.usage,
+            replays: parts.replays,
             db_caps: parts.db_caps,
             egress: parts.egress,
             default_caps: parts.default_caps,

@@ -5,6 +5,7 @@ pub mod egress;
 pub mod logs;
 pub mod manage;
 pub mod packages;
+pub mod replay;
 pub mod resources;
 pub mod run;
 pub mod serve;
@@ -68,6 +69,8 @@ enum Command {
     /// Manage tenants' own Python modules, importable by all their endpoints.
     #[command(subcommand)]
     Module(packages::ModuleCommand),
+    /// Run a failed call's handler again on this machine, with what it received.
+    Replay(replay::ReplayArgs),
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -115,6 +118,7 @@ pub fn main(cli: Cli) -> std::process::ExitCode {
             Command::Connection(command) => egress::connection(cli.server, command).await,
             Command::Packages(command) => packages::packages(cli.server, command).await,
             Command::Module(command) => packages::module(cli.server, command).await,
+            Command::Replay(args) => replay::run(cli.server, args).await,
         }
     })
 }

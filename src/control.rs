@@ -5,10 +5,13 @@ pub mod change;
 pub mod logs;
 pub mod model;
 pub mod registry;
+pub mod replays;
 pub mod route;
+pub mod schema;
 pub mod sealed;
 pub mod services;
 pub mod store;
+pub mod usage;
 
 pub use change::{Change, ChangeKind};
 pub use logs::{LogRetention, LogSink};
@@ -84,6 +87,8 @@ impl From<tokio_postgres::Error> for ControlError {
             // What the row refers to was deleted meanwhile (a tenant, concurrently).
             "23503" => ControlError::NotFound(format!("no longer exists: {message}")),
             // Text PostgreSQL cannot store (a NUL character, say): the caller's input.
+            // A timestamp that is not one (a usage query's `from`): the caller's input.
+            "22007" | "22008" => ControlError::Invalid(message),
             "22021" | "22P05" => {
                 ControlError::Invalid(format!("rejected by the database: {message}"))
             }

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod capability;
 pub mod cluster;
+pub mod columns;
 pub mod convert;
 pub mod pool;
 pub mod render;

@@ -59,7 +59,7 @@ pub struct OutboundResponse {
 }
 
 /// What went wrong on the network, as the guest's exception will say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NetworkReason {
     /// The deadline (the guest's, or the call's) passed.

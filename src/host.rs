@@ -92,6 +92,8 @@ pub struct GuestLimiter {
     pub max_table_elements: usize,
     /// Set when a memory growth was refused.
     pub memory_refused: bool,
+    /// The largest linear memory granted so far, in bytes.
+    pub peak_memory_bytes: usize,
 }
 
 impl GuestLimiter {
@@ -101,6 +103,7 @@ impl GuestLimiter {
             max_memory_bytes,
             max_table_elements: 100_000,
             memory_refused: false,
+            peak_memory_bytes: 0,
         }
     }
 }
@@ -116,6 +119,8 @@ impl wasmtime::ResourceLimiter for GuestLimiter {
             self.memory_refused = true;
             return Ok(false);
         }
+        // Also called for the memory's initial size when an instance is made.
+        self.peak_memory_bytes = self.peak_memory_bytes.max(desired);
         Ok(true)
     }
 

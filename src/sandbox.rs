@@ -7,10 +7,12 @@ mod compiled;
 mod core;
 mod cpu;
 pub mod engine;
+pub mod entropy;
 mod error;
 mod function_cache;
 pub mod instance;
 pub mod limits;
+pub mod meter;
 pub mod packages;
 pub mod pool;
 pub mod runtime;
@@ -25,8 +27,10 @@ use serde::{Deserialize, Serialize};
 use tokio::task::AbortHandle;
 use wasmtime::Engine;
 
+pub use entropy::CallSeed;
 pub use error::{CallError, CallErrorKind, SandboxError};
 pub use limits::Limits;
+pub use meter::CallMeter;
 pub use packages::PackageSet;
 pub use pool::WarmKey;
 pub use runtime::PythonRuntime;
@@ -108,10 +112,14 @@ pub struct Call {
     pub isolation: Isolation,
     /// Limits for this call.
     pub limits: Limits,
-    /// The request.
-    pub request: GuestRequest,
+    /// The request (shared: a replay recording keeps it too).
+    pub request: Arc<GuestRequest>,
     /// The tenant's databases, secrets and the endpoint's state, as far as it may use them.
     pub capabilities: Capabilities,
+    /// Where the sandbox writes what the call used (CPU, memory), whatever its outcome.
+    pub meter: Arc<CallMeter>,
+    /// The call's randomness and start time (a replay passes the recorded call's).
+    pub seed: CallSeed,
 }
 
 /// A handler's successful answer.
@@ -296,6 +304,11 @@ impl Sandbox {
     /// The largest memory limit an endpoint may ask for.
     pub fn max_memory_bytes(&self) -> usize {
         self.core.max_memory_bytes()
+    }
+
+    /// The runtime the sandbox runs.
+    pub fn runtime(&self) -> &PythonRuntime {
+        self.core.runtime()
     }
 
     /// The module names tenants' packages may not take (the runtime's own).

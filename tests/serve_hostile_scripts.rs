@@ -53,11 +53,13 @@ fn cases() -> Vec<Case> {
         case("beyond 32-bit memory", 500, "OverflowError", "def handler():\n    return len('x' * (1 << 40))\n"),
         // recursion
         case("plain recursion", 500, "RecursionError", "def f(): return f()\ndef handler():\n    return f()\n"),
-        // Each frame holds 4 KiB, so the memory limit ends it some 16,000 frames deep within a
-        // few milliseconds. With bare frames, 64 MiB is ~600,000 frames, and reaching it and
-        // reporting the failure took 0.26-0.34 s here: a race with the 500 ms CPU limit whose
-        // winner depends on the machine.
-        case("recursion with the limit raised", 500, "memory limit of 64 MiB exceeded", "import sys\nsys.setrecursionlimit(10**7)\ndef f(n):\n    pad = 'x' * 4096\n    return f(n + 1) + len(pad)\ndef handler():\n    return f(0)\n"),
+        // Each frame holds its own 4 KiB, so the memory limit ends it some 16,000 frames deep
+        // within a few milliseconds. With bare frames, 64 MiB is ~600,000 frames, and reaching
+        // it and reporting the failure took 0.26-0.34 s here: a race with the 500 ms CPU limit
+        // whose winner depends on the build and the machine. The pad is `bytearray(4096)`, not
+        // `'x' * 4096`: CPython folds a constant string product of up to 4096 characters at
+        // compile time, so that pad was one shared constant and every frame was bare.
+        case("recursion with the limit raised", 500, "memory limit of 64 MiB exceeded", "import sys\nsys.setrecursionlimit(10**7)\ndef f(n):\n    pad = bytearray(4096)\n    return f(n + 1) + len(pad)\ndef handler():\n    return f(0)\n"),
         // output and return values
         case("huge stdout", 200, "done", "def handler():\n    for _ in range(20000): print('y' * 500)\n    return 'done'\n"),
         case("huge return value", 502, "over the 1048576-byte limit", "def handler():\n    return 'x' * (4 << 20)\n"),

@@ -166,7 +166,7 @@ def handler():
     try:
         db.fetch(pq.DW_NAME, 'crm', 'contacts', df=True)
         df = 'allowed'
-    except NotImplementedError as e:
+    except ImportError as e:
         df = str(e)
     return {
         'first': first, 'second': second,

@@ -65,12 +65,18 @@ async fn metrics_count_requests_instances_limits_and_pools() {
         .header("server-timing")
         .expect("server-timing")
         .to_string();
+    // Durations (`name;dur=ms`), and the peak memory as a description (`mem;desc=bytes`).
     let durations: Vec<f64> = timing
         .split(", ")
-        .map(|part| part.split("dur=").nth(1).unwrap().parse().unwrap())
+        .filter_map(|part| part.split("dur=").nth(1))
+        .map(|ms| ms.parse().unwrap())
         .collect();
     assert!(
         timing.starts_with("sandbox;dur=") && timing.contains(", db;dur="),
+        "{timing}"
+    );
+    assert!(
+        timing.contains(", cpu;dur=") && timing.contains(", mem;desc="),
         "{timing}"
     );
     assert!(

@@ -5,7 +5,7 @@ import base64
 import datetime
 import decimal
 
-from . import _abi, _lazy, _response, _rows
+from . import _abi, _frame, _lazy, _response, _rows
 from .errors import DatabaseError
 
 
@@ -89,16 +89,19 @@ class DatabaseConnection:
         `enable_python_types` (else int or float), dates and timestamps as ISO 8601 text with
         `enable_datetime_as_string` (else datetime objects), timestamps with a time zone in
         `tz`. Extensions of pubfn's: `where` (column -> value), `order_by`, `limit`, `offset`.
-        `schema`/`table` are accepted for `schema_name`/`table_name`."""
-        if df:
-            raise NotImplementedError(
-                "df=True needs pandas, which this runtime does not include yet: use the rows "
-                "fetch returns (a list of dicts)")
+        `schema`/`table` are accepted for `schema_name`/`table_name`. With `df=True`, a pandas
+        DataFrame (the tenant preloads pandas; dtypes as pq/_frame.py says)."""
         options = {"where": {k: _jsonable(v) for k, v in (where or {}).items()} or None,
                    "order_by": order_by, "limit": limit, "offset": offset, "query": query or None,
                    "params": [_jsonable(p) for p in params] if params is not None else None}
         request = {"op": "fetch", "db": db_name, "schema": schema_name or schema,
                    "table": table_name or table, "options": options}
+        if df:
+            # Column by column from the host, each column one array (pq/_frame.py).
+            request["connection"] = self.name
+            request["layout"] = "columns"
+            return _frame.frame(_abi.call_raw_db(request), python_types=enable_python_types,
+                                fillna_with=fillna_with, fillnat_with=fillnat_with, tz=tz)
         convert = dict(python_types=enable_python_types, fillna_with=fillna_with,
                        fillnat_with=fillnat_with, datetime_as_string=enable_datetime_as_string,
                        tz=tz)

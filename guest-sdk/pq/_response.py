@@ -59,7 +59,19 @@ def _json_default(value):
         return value.total_seconds()
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _base64(value)
+    # numpy's scalars and arrays (a DataFrame's cells, `df["x"].sum()`), without importing
+    # numpy: a tenant without the pandas flavour has none.
+    if type(value).__module__ == "numpy":
+        if hasattr(value, "tolist"):
+            return value.tolist()
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _is_pandas(value):
+    """A pandas DataFrame or Series, found without importing pandas."""
+    module = type(value).__module__
+    return (module == "pandas" or module.startswith("pandas.")) and \
+        type(value).__name__ in ("DataFrame", "Series")
 
 
 def to_json(value):
@@ -108,9 +120,18 @@ def convert(result):
         body, content_type = bytes(result), "application/octet-stream"
     elif isinstance(result, (dict, list, int, float, bool)):
         body, content_type = to_json(result), "application/json"
+    elif _is_pandas(result):
+        # JSON records (`orient="records"`), dates as ISO 8601: what a client of the endpoint
+        # would have got from the same rows as a list of dicts.
+        from . import _frame
+        try:
+            body = _frame.to_records_json(result, _json_default)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise BadReturn(f"handler returned a DataFrame that is not JSON serializable: {exc}") from None
+        content_type = "application/json"
     else:
         raise BadReturn(f"handler returned a value of type {type(result).__name__}; return a "
-                        "dict, list, str, bytes or None")
+                        "dict, list, str, bytes, a pandas DataFrame or None")
 
     if content_type and not any(name.lower() == "content-type" for name, _ in headers):
         headers.insert(0, ["content-type", content_type])

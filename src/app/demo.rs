@@ -61,6 +61,8 @@ impl App {
                 isolation: Default::default(),
                 limits: Default::default(),
                 db_claims: false,
+                request_schema: None,
+                response_schema: None,
             };
             self.deploy(&operator, "demo", "accounts", spec).await?;
         }

@@ -5,6 +5,7 @@ use super::{App, AppError, Caller};
 use crate::control::ChangeKind;
 use crate::control::model::{Endpoint, EndpointSpec, EndpointVersion, LogEntry};
 use crate::control::route::RoutePattern;
+use crate::control::schema::BodySchema;
 use crate::sandbox::{CallError, CallErrorKind, Script};
 
 /// Why `what` (a script, a module) failed its compile check: a syntax error keeps its position,
@@ -46,6 +47,14 @@ impl App {
             .validate(self.sandbox.max_memory_bytes())
             .map_err(AppError::Invalid)?;
         RoutePattern::parse(&spec.route)?;
+        for (field, schema) in [
+            ("request_schema", &spec.request_schema),
+            ("response_schema", &spec.response_schema),
+        ] {
+            if let Some(schema) = schema {
+                BodySchema::compile(field, schema)?;
+            }
+        }
         self.store.tenant(tenant).await?;
         // The version records the tenant's package set as it is now, and is checked with it.
         let package_set = self.store.current_package_set(tenant).await?;

@@ -42,6 +42,12 @@ pub enum AppError {
     /// No tenant of that name, or no endpoint at that path (the same answer for both).
     #[error("no such endpoint")]
     NoSuchEndpoint,
+    /// The request body does not match the endpoint's request schema: how.
+    #[error("the request body does not match the endpoint's request schema")]
+    BodyViolations(Vec<crate::control::schema::Violation>),
+    /// The request body is of a type the endpoint does not take.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// Endpoints exist at that path, with other methods.
     #[error("method not allowed")]
     MethodNotAllowed(Vec<String>),

@@ -8,15 +8,19 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::replay::CallRecord;
+use super::replay::recording::Recorder;
 use super::{App, AppError};
 use crate::auth::jwt;
-use crate::control::model::{AuthMode, LogEntry};
+use crate::control::model::{AuthMode, LogEntry, Usage};
 use crate::control::registry::{RouteEntry, RouteMatch, TenantView};
 use crate::control::services::{EndpointStateStore, TenantConnectionSource, TenantSecretSource};
 use crate::db::{DbSession, TenantDatabaseAccess};
 use crate::egress::{EgressCall, TenantEgress};
 use crate::host::GuestRequest;
-use crate::sandbox::{Call, CallError, Capabilities, Isolation, Limits, Reply, Script};
+use crate::sandbox::{
+    Call, CallError, CallMeter, CallSeed, Capabilities, Isolation, Limits, Reply, Script,
+};
 
 /// A request let in to one of its tenant's endpoints: the route and method match, the
 /// caller's token (if the endpoint wants one) is the tenant's and may call it, and one of the
@@ -43,8 +47,14 @@ pub struct HandlerRun {
     pub sandbox_time: Duration,
     /// Time in database calls.
     pub db_time: Duration,
+    /// Database calls made.
+    pub db_round_trips: u64,
     /// The outbound HTTP requests it made, in order.
     pub egress: Vec<EgressCall>,
+    /// CPU time and peak memory in the sandbox.
+    pub meter: Arc<CallMeter>,
+    /// What the call received, for a replay if it failed (none if it never ran).
+    pub record: Option<super::replay::CallRecord>,
 }
 
 /// An endpoint's call, done; its log entry is written once the caller says what status the
@@ -144,6 +154,7 @@ impl App {
             output: String::new(),
             error: None,
             traceback: None,
+            usage: None,
             created_at: None,
         };
         // A public endpoint's caller has no claims: `{}`, which no policy should match.
@@ -182,6 +193,9 @@ impl App {
             TenantDatabaseAccess::new(tenant.databases.clone(), self.pools.clone(), self.db_caps)
                 .with_session(spec.db_session.as_ref()),
         );
+        // Every capability's answers are written down as the call goes: only a failed call's
+        // are kept (`replay`), but which calls fail is known only at the end.
+        let recorder = Recorder::default();
         let limits = tenant.limits.cap(spec.limits);
         let egress = Arc::new(TenantEgress::new(
             self.egress.clone(),
@@ -195,19 +209,19 @@ impl App {
             limits.egress_response_bytes,
         ));
         let capabilities = Capabilities {
-            db: Some(database.clone()),
-            egress: Some(egress.clone()),
-            secrets: Some(Arc::new(TenantSecretSource {
+            db: Some(recorder.db(database.clone())),
+            egress: Some(recorder.egress(egress.clone())),
+            secrets: Some(recorder.secrets(Arc::new(TenantSecretSource {
                 store: self.store.clone(),
                 tenant: tenant.name.clone(),
                 sealed: tenant.secrets.clone(),
-            })),
+            }))),
             state: spec.with_state.then(|| {
-                Arc::new(EndpointStateStore {
+                recorder.state(Arc::new(EndpointStateStore {
                     store: self.store.clone(),
                     tenant: tenant.name.clone(),
                     endpoint: spec.endpoint.clone(),
-                }) as Arc<dyn crate::host::StateStore>
+                }))
             }),
         };
         let packages = match &spec.packages {
@@ -222,11 +236,24 @@ impl App {
                         outcome: Err(error),
                         sandbox_time: Default::default(),
                         db_time: Default::default(),
+                        db_round_trips: 0,
                         egress: Default::default(),
+                        meter: Default::default(),
+                        record: None,
                     };
                 }
             },
             None => None,
+        };
+        let meter = Arc::new(CallMeter::default());
+        let request = Arc::new(request);
+        let record = CallRecord {
+            recorder,
+            seed: CallSeed::fresh(),
+            request: request.clone(),
+            script: spec.script.source().clone(),
+            limits,
+            packages: packages.clone(),
         };
         let call = Call {
             tenant: tenant.name.clone(),
@@ -238,6 +265,8 @@ impl App {
             limits,
             request,
             capabilities,
+            meter: meter.clone(),
+            seed: record.seed,
         };
         let started = Instant::now();
         let outcome = self.sandbox.handle(call).await;
@@ -247,18 +276,46 @@ impl App {
             outcome,
             sandbox_time,
             db_time: database.time_spent(),
+            db_round_trips: database.round_trips(),
             egress: egress.calls(),
+            meter,
+            record: Some(record),
+        }
+    }
+}
+
+impl HandlerRun {
+    /// What the call used; the response bytes are those of the handler's body (none when it
+    /// failed: a problem answer is pubfn's own).
+    pub fn usage(&self) -> Usage {
+        let response_bytes = self
+            .outcome
+            .as_ref()
+            .map_or(0, |reply| reply.response.body.len());
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        Usage {
+            cpu_us: micros(self.meter.cpu()),
+            peak_memory_bytes: self.meter.peak_memory_bytes(),
+            db_us: micros(self.db_time),
+            db_round_trips: self.db_round_trips,
+            egress_us: micros(self.egress.iter().map(|call| call.duration).sum()),
+            egress_bytes: self.egress.iter().map(|call| call.bytes as u64).sum(),
+            response_bytes: response_bytes as u64,
         }
     }
 }
 
 impl Invocation {
-    /// Writes the call's log entry: `status` is what the client got, `notes` what the server
-    /// changed of the response (each on a line after the handler's output). Gives the
-    /// handler's outcome back, for its body.
+    /// Writes the call's log entry and meters the call: `status` is what the client got,
+    /// `notes` what the server changed of the response (each on a line after the handler's
+    /// output). Gives the handler's outcome back, for its body.
     pub fn record(mut self, app: &App, status: u16, notes: &[String]) -> Result<Reply, CallError> {
+        let usage = self.run.usage();
+        app.usage
+            .record(&self.log.tenant, &self.log.endpoint, status, &usage);
         let log = &mut self.log;
         log.status = status;
+        log.usage = Some(usage);
         log.duration_ms = self.run.sandbox_time.as_secs_f64() * 1e3;
         match &self.run.outcome {
             Ok(reply) => log.output = reply.output.clone(),
@@ -267,6 +324,9 @@ impl Invocation {
                 log.error = Some(error.kind.to_string());
                 log.traceback = error.kind.traceback().map(str::to_string);
             }
+        }
+        if let Some(record) = &self.run.record {
+            app.keep_recording(record, log);
         }
         let egress_lines = self.run.egress.iter().map(EgressCall::log_line);
         for note in egress_lines.chain(notes.iter().cloned()) {

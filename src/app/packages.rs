@@ -321,6 +321,7 @@ impl App {
     ) -> Result<Arc<PackageSet>, AppError> {
         let root = self.sandbox.packages_dir();
         let owned_hash = hash.to_string();
+        let preload = manifest.preload.clone();
         let dir = tokio::task::spawn_blocking(move || {
             install::install(&root, &owned_hash, &manifest, &blobs)
         })
@@ -332,6 +333,7 @@ impl App {
             hash: hash.to_string(),
             dir,
             preload_ms: limits.cap(Limits::default()).cpu_ms,
+            preload,
         }))
     }
 

@@ -53,6 +53,12 @@ pub enum EndpointCommand {
         /// A fresh instance per request (the default).
         #[arg(long)]
         strict: bool,
+        /// A JSON Schema file the request body must match (checked before the handler runs).
+        #[arg(long)]
+        request_schema: Option<PathBuf>,
+        /// A JSON Schema file of the response body, for the tenant's OpenAPI document.
+        #[arg(long)]
+        response_schema: Option<PathBuf>,
     },
     /// List a tenant's endpoints.
     List {
@@ -141,6 +147,12 @@ pub async fn tenant(server: ServerArgs, command: TenantCommand) -> ExitCode {
     })
 }
 
+/// The JSON in `file`.
+fn read_json(file: &std::path::Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    serde_json::from_slice(&text).map_err(|e| format!("{} is not JSON: {e}", file.display()))
+}
+
 /// Runs an endpoint verb.
 pub async fn endpoint(server: ServerArgs, command: EndpointCommand) -> ExitCode {
     finish(match command {
@@ -153,21 +165,38 @@ pub async fn endpoint(server: ServerArgs, command: EndpointCommand) -> ExitCode 
             public,
             warm,
             strict: _,
-        } => match std::fs::read_to_string(&script) {
-            Err(e) => Err(format!("cannot read {}: {e}", script.display())),
-            Ok(source) => {
-                let spec = json!({"method": method, "route": route, "script": source,
+            request_schema,
+            response_schema,
+        } => {
+            let spec = (|| {
+                let source = std::fs::read_to_string(&script)
+                    .map_err(|e| format!("cannot read {}: {e}", script.display()))?;
+                let mut spec = json!({"method": method, "route": route, "script": source,
                         "auth": if public { "public" } else { "jwt" },
                         "isolation": if warm { "warm" } else { "strict" }});
-                call(
-                    &server,
-                    "PUT",
-                    &format!("/tenants/{tenant}/endpoints/{name}"),
-                    Some(spec),
-                )
-                .await
+                for (field, file) in [
+                    ("request_schema", &request_schema),
+                    ("response_schema", &response_schema),
+                ] {
+                    if let Some(file) = file {
+                        spec[field] = read_json(file)?;
+                    }
+                }
+                Ok::<_, String>(spec)
+            })();
+            match spec {
+                Err(e) => Err(e),
+                Ok(spec) => {
+                    call(
+                        &server,
+                        "PUT",
+                        &format!("/tenants/{tenant}/endpoints/{name}"),
+                        Some(spec),
+                    )
+                    .await
+                }
             }
-        },
+        }
         EndpointCommand::List { tenant } => {
             call(
                 &server,

@@ -224,9 +224,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         max_in_flight_per_tenant: args.egress_max_in_flight.max(1),
     })?;
     let logs = LogSink::start(store.clone(), retention);
+    let usage = crate::control::usage::UsageLedger::start(store.clone());
+    let replays = crate::control::replays::ReplayKeeper::start(
+        store.clone(),
+        crate::control::replays::ReplayRetention::default(),
+    );
     let app = App::new(AppParts {
         egress,
         logs,
+        usage,
+        replays,
         pools: Arc::new(crate::db::TenantPools::new(
             pg_config_for_tenants,
             PoolSettings {
@@ -332,6 +339,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             data.and(admin).map_err(|e| e.to_string())?;
         }
         None => data_server.await.map_err(|e| e.to_string())?,
+    }
+    // The last calls' usage, before the metadata database may go away.
+    if let Err(e) = app.flush_usage().await {
+        tracing::warn!(
+            "writing the last usage totals: {}",
+            crate::app::describe(&e)
+        );
     }
     // Stop listening for changes before the embedded cluster goes away under it.
     follower.abort();

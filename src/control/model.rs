@@ -191,6 +191,12 @@ pub struct EndpointSpec {
     /// the endpoint's name in `request.endpoint`), for row-level security policies.
     #[serde(default)]
     pub db_claims: bool,
+    /// A JSON Schema the request body must match (checked before the handler runs).
+    #[serde(default)]
+    pub request_schema: Option<serde_json::Value>,
+    /// A JSON Schema of the response body, for the tenant's OpenAPI document.
+    #[serde(default)]
+    pub response_schema: Option<serde_json::Value>,
 }
 
 /// One version of an endpoint: its script and settings as deployed.
@@ -215,6 +221,12 @@ pub struct EndpointVersion {
     /// The package set it was deployed with (its hash), if the tenant had packages: it keeps
     /// it until it is replaced, and a rollback to it brings it back.
     pub package_set: Option<String>,
+    /// The JSON Schema of its request body, if it declared one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_schema: Option<serde_json::Value>,
+    /// The JSON Schema of its response body, if it declared one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_schema: Option<serde_json::Value>,
     /// When it was deployed (RFC 3339).
     pub deployed_at: String,
 }
@@ -280,9 +292,31 @@ pub struct LogEntry {
     pub error: Option<String>,
     /// The script's traceback, if it raised.
     pub traceback: Option<String>,
+    /// What the call used (absent in entries written before metering).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
     /// When it ran (RFC 3339; set once stored).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
+}
+
+/// What one call used: the figures a tenant is metered (and may be billed) by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// CPU time in the sandbox (guest code holding a turn at a core), in microseconds.
+    pub cpu_us: u64,
+    /// The instance's peak linear memory, in bytes.
+    pub peak_memory_bytes: u64,
+    /// Time in database calls, in microseconds.
+    pub db_us: u64,
+    /// Database calls made.
+    pub db_round_trips: u64,
+    /// Time waiting on outbound HTTP, in microseconds.
+    pub egress_us: u64,
+    /// Outbound HTTP response body bytes received.
+    pub egress_bytes: u64,
+    /// Response body bytes sent to the client.
+    pub response_bytes: u64,
 }
 
 /// Deserializes a struct from a JSON object only: serde's derive would also take an array of

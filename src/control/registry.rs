@@ -11,6 +11,7 @@ use dashmap::DashMap;
 use super::ControlError;
 use super::model::{AuthMode, Endpoint, TenantLimits};
 use super::route::RoutePattern;
+use super::schema::BodySchema;
 use super::store::{Store, TokenState};
 use crate::db::DbTarget;
 use crate::sandbox::{Isolation, Limits, Script};
@@ -38,6 +39,10 @@ pub struct RouteEntry {
     pub script: Script,
     /// The package set it was deployed with (hash).
     pub packages: Option<String>,
+    /// The schema its request body must match, compiled.
+    pub request_schema: Option<Arc<BodySchema>>,
+    /// The schema of its response body, as declared (for the OpenAPI document).
+    pub response_schema: Option<serde_json::Value>,
 }
 
 /// Everything the data plane needs to know about one tenant.
@@ -215,5 +220,13 @@ fn route_entry(endpoint: Endpoint) -> Result<RouteEntry, ControlError> {
         db_claims: current.db_claims,
         script: Script::new(endpoint.script.unwrap_or_default()),
         packages: current.package_set,
+        request_schema: current
+            .request_schema
+            .as_ref()
+            .map(|schema| BodySchema::compile("request_schema", schema).map(Arc::new))
+            .transpose()
+            // Deploy compiled it: failing now means the stored row or this build changed.
+            .map_err(|e| ControlError::corrupt("endpoint request_schema", e))?,
+        response_schema: current.response_schema,
     })
 }

@@ -16,6 +16,9 @@ enum Segment {
     Param(String),
 }
 
+/// The path below a tenant where the server serves the tenant's OpenAPI document.
+pub const OPENAPI_DOCUMENT: &str = "openapi.json";
+
 /// Most segments a route may have.
 const MAX_SEGMENTS: usize = 16;
 
@@ -55,10 +58,37 @@ impl RoutePattern {
         if matches!(segments.first(), Some(Segment::Literal(first)) if first == "_whoami") {
             return Err(invalid("/_whoami is the server's own"));
         }
+        if matches!(segments.as_slice(), [Segment::Literal(only)] if only == OPENAPI_DOCUMENT) {
+            return Err(invalid(
+                "/openapi.json is the server's own (the tenant's API document)",
+            ));
+        }
         if segments.len() > MAX_SEGMENTS {
             return Err(invalid("too many segments"));
         }
         Ok(RoutePattern { segments })
+    }
+
+    /// The route as OpenAPI writes a path: `/accounts/{id}`, its parameters in order.
+    pub fn openapi_path(&self) -> (String, Vec<&str>) {
+        let mut path = String::new();
+        let mut params = Vec::new();
+        for segment in &self.segments {
+            path.push('/');
+            match segment {
+                Segment::Literal(literal) => path.push_str(literal),
+                Segment::Param(name) => {
+                    path.push('{');
+                    path.push_str(name);
+                    path.push('}');
+                    params.push(name.as_str());
+                }
+            }
+        }
+        if path.is_empty() {
+            path.push('/');
+        }
+        (path, params)
     }
 
     /// The parameters if `path_segments` (already percent-decoded) match.
@@ -105,5 +135,17 @@ mod tests {
         for bad in ["accounts", "/a b", "/{}", "/{a}/{a}", "/a/{x-y}", "/%2e%2e"] {
             assert!(RoutePattern::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_document_path_is_the_servers_and_routes_read_as_openapi_paths() {
+        assert!(RoutePattern::parse("/openapi.json").is_err());
+        assert!(RoutePattern::parse("/v1/openapi.json").is_ok());
+        let route = RoutePattern::parse("/accounts/{id}/orders/{n}").unwrap();
+        assert_eq!(
+            route.openapi_path(),
+            ("/accounts/{id}/orders/{n}".to_string(), vec!["id", "n"])
+        );
+        assert_eq!(RoutePattern::parse("/").unwrap().openapi_path().0, "/");
     }
 }

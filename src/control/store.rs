@@ -20,6 +20,9 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (8, include_str!("migrations/0008_db_claims.sql")),
     (9, include_str!("migrations/0009_external_database_ca.sql")),
     (10, include_str!("migrations/0010_packages.sql")),
+    (11, include_str!("migrations/0011_endpoint_schemas.sql")),
+    (12, include_str!("migrations/0012_usage.sql")),
+    (13, include_str!("migrations/0013_replays.sql")),
 ];
 
 /// Renders a timestamptz column as RFC 3339 text (no chrono/time dependency needed).
@@ -39,11 +42,15 @@ pub use egress::{ConnectionInfo, ConnectionSpec, SealedConnection};
 pub use packages::CurrentPackages;
 mod logs;
 mod packages;
+mod replays;
 mod secrets;
 mod state;
 mod tokens;
+mod usage;
 
+pub use replays::{NewRecording, RecordingInfo};
 pub use secrets::SecretInfo;
+pub use usage::UsageHour;
 
 /// Names the server's own paths use (`/admin/v1`, `/console/`, `/metrics`, `/healthz`,
 /// `/readyz`).

@@ -42,6 +42,8 @@ pub struct TenantDatabaseAccess {
     transaction: Mutex<Option<OpenTransaction>>,
     /// Time spent in calls so far, in nanoseconds.
     busy_nanos: AtomicU64,
+    /// Calls made so far (each a round trip to PostgreSQL, or a refusal before one).
+    calls: AtomicU64,
     /// What every transaction begins with after `BEGIN`: the caller's claims, when the
     /// endpoint asks for them (`db_claims`); else nothing.
     session_sql: String,
@@ -69,6 +71,7 @@ impl DatabaseCapability for TenantDatabaseAccess {
         let outcome = self.dispatch(request, deadline).await;
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.busy_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.calls.fetch_add(1, Ordering::Relaxed);
         outcome
     }
 }
@@ -98,6 +101,11 @@ impl TenantDatabaseAccess {
         }
     }
 
+    /// Database calls made so far.
+    pub fn round_trips(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
     /// Time spent in database calls so far.
     pub fn time_spent(&self) -> std::time::Duration {
         std::time::Duration::from_nanos(self.busy_nanos.load(Ordering::Relaxed))
@@ -115,6 +123,7 @@ impl TenantDatabaseAccess {
             caps,
             transaction: Mutex::new(None),
             busy_nanos: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
             session_sql: String::new(),
         }
     }

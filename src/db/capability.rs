@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 /// A database call's failure, by cause; host/db.rs maps each to an ABI code.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum DbError {
     /// The tenant has no database of that name (or it is not the tenant's).
     #[error("{0}")]

@@ -32,7 +32,7 @@ impl RenderOptions {
 }
 
 /// The fetch options that change how values are written (`fetch(...)`'s keyword arguments).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RenderOptions {
     /// `enable_python_types`.

@@ -2,13 +2,13 @@
 //! what the host decodes, what the database layer runs and what the fuzz targets feed. An
 //! operation the guest did not name cannot be mistaken for another.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::DbError;
 
 /// One database call.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum DbRequest {
     /// `pq.dbconnect(name)`: whether the tenant has a database of that name.
@@ -37,7 +37,7 @@ pub enum DbRequest {
 }
 
 /// Which of the tenant's databases a call is for: `db`, else the connection's.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Target {
     /// The database `dbconnect` opened.
     pub connection: String,
@@ -54,7 +54,7 @@ impl Target {
 }
 
 /// A fetch: a table (filtered, ordered, paged), or a query with bound parameters.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Fetch {
     /// The database.
     #[serde(flatten)]
@@ -72,10 +72,14 @@ pub struct Fetch {
     /// say (`db/render.rs`), and answer with a handle on them.
     #[serde(default)]
     pub render: Option<super::render::RenderOptions>,
+    /// Rows as objects (the default), or one list per column for a DataFrame
+    /// (`db/columns.rs`); `render` does not apply to columns.
+    #[serde(default)]
+    pub layout: super::columns::Layout,
 }
 
 /// The keyword arguments of a fetch.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 pub struct FetchOptions {
     /// `where={column: value}`: rows whose columns equal these values.
     #[serde(default, rename = "where")]
@@ -98,7 +102,7 @@ pub struct FetchOptions {
 }
 
 /// A sort order: one column (with an optional direction), or several.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum OrderBy {
     /// `'name'`, `'name DESC'`.
@@ -118,7 +122,7 @@ impl OrderBy {
 }
 
 /// An insert, update, upsert or delete of rows of one table.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Write {
     /// The database.
     #[serde(flatten)]
@@ -176,7 +180,7 @@ impl Write {
 }
 
 /// `dbconn.execute(db, query, params)`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Execute {
     /// The database.
     #[serde(flatten)]

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use super::AbiError;
+use crate::db::columns::Layout;
 use crate::db::{DatabaseCapability, DbError, DbRequest};
 
 /// `PQ_OP_DB`: a JSON database call.
@@ -39,6 +40,16 @@ pub async fn call(
     // A fetch that asks for it is answered with a handle: the rows stay here unless Python
     // touches them (`host/rows.rs`).
     match &request {
+        // The result is the host's own: failing to read it is the host's fault, not the guest's.
+        DbRequest::Fetch(fetch) if fetch.layout == Layout::Columns => {
+            crate::db::columns::transpose(&result).map_err(|e| {
+                tracing::error!("transposing a fetch's rows into columns: {e}");
+                AbiError::new(
+                    AbiError::HOST,
+                    "the host could not lay the rows out as columns",
+                )
+            })
+        }
         DbRequest::Fetch(fetch) if let Some(options) = &fetch.render => {
             Ok(kept.keep(result, options).unwrap_or_else(|raw| raw))
         }

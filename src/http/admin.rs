@@ -137,6 +137,18 @@ pub async fn handle(
             let (limit, since) = log_query(&query)?;
             ok(json!(app.logs(&caller, t, name, limit, since).await?))
         }
+        Op::TenantUsage => {
+            let (from, to) = usage_query(&query)?;
+            ok(json!(
+                app.usage(&caller, t, from.as_deref(), to.as_deref())
+                    .await?
+            ))
+        }
+        Op::ListReplays => ok(json!(app.recordings(&caller, t).await?)),
+        Op::GetReplay => ok(json!(app.recording(&caller, t, &params.request_id).await?)),
+        Op::ReplaySecrets => ok(json!({
+            "secrets": app.recording_secrets(&caller, t, &params.request_id).await?
+        })),
         Op::RunDraft => drafts::run(app, &caller, t, &body).await,
         Op::TryEndpoint => try_call::try_call(state, t, &body, request_id).await,
         Op::IssueToken => {
@@ -256,6 +268,23 @@ fn body_stream(
             }
         },
     ))
+}
+
+/// `?from=&to=` of the usage call: RFC 3339 times, both optional.
+fn usage_query(query: &str) -> Result<(Option<String>, Option<String>), Problem> {
+    let (mut from, mut to) = (None, None);
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match key.as_ref() {
+            "from" => from = Some(value.into_owned()),
+            "to" => to = Some(value.into_owned()),
+            _ => {
+                return Err(Problem::BadRequest(format!(
+                    "unknown query parameter {key:?}"
+                )));
+            }
+        }
+    }
+    Ok((from, to))
 }
 
 /// `?limit=N&since=ID` of the logs call: at most 1,000 entries, 100 by default.

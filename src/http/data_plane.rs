@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hyper::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
 use super::HttpState;
@@ -14,7 +14,9 @@ use super::respond::{Body, Problem};
 use super::server::read_body;
 use crate::app::AppError;
 use crate::app::invoke::guest_request;
+use crate::app::openapi::check_request_body;
 use crate::auth::jwt;
+use crate::control::route::OPENAPI_DOCUMENT;
 
 /// What the metrics and the `Server-Timing` header need to know of one request.
 #[derive(Default)]
@@ -28,6 +30,8 @@ struct Trace {
     snapshot_load: Option<(crate::sandbox::SnapshotSource, Duration)>,
     limit: Option<&'static str>,
     egress: Vec<crate::egress::EgressCall>,
+    /// What the handler's call used, if one ran.
+    usage: Option<crate::control::model::Usage>,
 }
 
 /// Which tenant a request is for, and the route below it.
@@ -95,6 +99,14 @@ where
             egress.as_secs_f64() * 1e3
         );
         // A call that had to load its tenant's snapshot says so, and what it cost.
+        // What the call is metered by: CPU time, and the instance's peak memory in bytes.
+        if let Some(usage) = &trace.usage {
+            timing.push_str(&format!(
+                ", cpu;dur={:.3}, mem;desc={}",
+                usage.cpu_us as f64 / 1e3,
+                usage.peak_memory_bytes
+            ));
+        }
         if let Some((source, took)) = trace.snapshot_load {
             let source = match source {
                 crate::sandbox::SnapshotSource::Built => "built",
@@ -121,6 +133,7 @@ where
         reused_instance: trace.reused_instance,
         limit: trace.limit,
         egress: &trace.egress,
+        usage: trace.usage.as_ref(),
     });
     Ok(response)
 }
@@ -158,6 +171,19 @@ where
                                 "endpoints": claims.endpoints}),
         ));
     }
+    if address.route.len() == 1 && address.route[0] == OPENAPI_DOCUMENT {
+        trace.endpoint = OPENAPI_DOCUMENT.into();
+        if request.method() != hyper::Method::GET {
+            return Err(Problem::MethodNotAllowed(vec!["GET".into()]));
+        }
+        let server = if address.own_host {
+            "/".to_string()
+        } else {
+            format!("/{}", tenant.name)
+        };
+        let document = app.openapi(&tenant, authorization, &server).await?;
+        return Ok(super::router::json_response(StatusCode::OK, &document));
+    }
     let method = request.method().as_str().to_string();
     let admitted = match app
         .admit(tenant.clone(), &method, &address.route, authorization)
@@ -178,6 +204,16 @@ where
         state.server_limits.body_timeout,
     )
     .await?;
+    // A declared request schema is the host's to apply: a body that misses it never reaches
+    // the handler.
+    if let Some(schema) = &admitted.entry.request_schema {
+        let content_type = read.parts.headers.get(CONTENT_TYPE);
+        check_request_body(
+            schema,
+            content_type.and_then(|v| v.to_str().ok()),
+            &read.body,
+        )?;
+    }
     let params = admitted.params.clone();
     let forwarded: Vec<&str> = read
         .parts
@@ -228,6 +264,7 @@ where
         Ok(response) => response.status(),
         Err(problem) => problem.status(),
     };
+    trace.usage = Some(invocation.run.usage());
     let outcome = invocation.record(app, status.as_u16(), &notes);
     let mut response = response?;
     if let Ok(reply) = outcome {

@@ -16,6 +16,9 @@ use crate::app::App;
 use crate::egress::EgressCall;
 use crate::sandbox::CallErrorKind;
 
+mod metered;
+use metered::Metered;
+
 /// A data-plane request's outcome.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -28,7 +31,7 @@ pub struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct TenantLabel {
+pub(super) struct TenantLabel {
     tenant: String,
 }
 
@@ -74,6 +77,7 @@ pub struct Metrics {
     egress_requests: Family<EgressLabels, Counter>,
     egress_seconds: Family<TenantLabel, Counter<f64, AtomicU64>>,
     egress_bytes: Family<TenantLabel, Counter>,
+    metered: Metered,
     budget_bytes: Gauge,
     resident_bytes: Gauge,
     evictions: Counter,
@@ -107,6 +111,7 @@ impl Default for Metrics {
         let (budget_bytes, resident_bytes) = (Gauge::default(), Gauge::default());
         let evictions = Counter::default();
         let snapshot_loads = Family::<SourceLabel, Counter>::default();
+        let metered = Metered::register(&mut registry);
         registry.register(
             "memory_budget_bytes",
             "The node's memory budget (--sandbox-memory-budget)",
@@ -219,6 +224,7 @@ impl Default for Metrics {
             egress_requests,
             egress_seconds,
             egress_bytes,
+            metered,
             budget_bytes,
             resident_bytes,
             evictions,
@@ -243,6 +249,8 @@ pub struct RequestRecord<'a> {
     pub limit: Option<&'a str>,
     /// The handler's outbound requests.
     pub egress: &'a [EgressCall],
+    /// What the handler's call used, if one ran.
+    pub usage: Option<&'a crate::control::model::Usage>,
 }
 
 /// The kind of limit a failed call ran into, if it was a limit.
@@ -286,6 +294,9 @@ impl Metrics {
         }
         if let Some(kind) = record.limit {
             self.limit_hit(&tenant, kind);
+        }
+        if let Some(usage) = record.usage {
+            self.metered.record(&by_tenant, usage);
         }
         for call in record.egress {
             self.egress_requests

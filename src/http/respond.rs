@@ -51,6 +51,9 @@ pub enum Problem {
     /// Clashes with existing state.
     #[error("{0}")]
     Conflict(String),
+    /// A request body that misses its endpoint's request schema: each violation.
+    #[error("the request body does not match the endpoint's request schema")]
+    BodyViolations(Vec<crate::control::schema::Violation>),
     /// A body of a type the handler cannot read.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -114,6 +117,8 @@ impl From<AppError> for Problem {
             AppError::Preload { message, traceback } => Problem::Preload { message, traceback },
             AppError::NoSuchEndpoint => Problem::NotFound(error.to_string()),
             AppError::MethodNotAllowed(allowed) => Problem::MethodNotAllowed(allowed),
+            AppError::BodyViolations(violations) => Problem::BodyViolations(violations),
+            AppError::UnsupportedMediaType(message) => Problem::UnsupportedMediaType(message),
             AppError::TooManyRequests => Problem::TooManyRequests,
             AppError::Call(error) => Problem::for_call(&error.kind),
             AppError::Signing(_) | AppError::Host { .. } => {
@@ -150,9 +155,10 @@ impl Problem {
     /// The status for this cause.
     pub fn status(&self) -> StatusCode {
         match self {
-            Problem::BadRequest(_) | Problem::ScriptSyntax { .. } | Problem::Preload { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            Problem::BadRequest(_)
+            | Problem::ScriptSyntax { .. }
+            | Problem::Preload { .. }
+            | Problem::BodyViolations(_) => StatusCode::BAD_REQUEST,
             Problem::Auth(AuthError::Forbidden(_)) => StatusCode::FORBIDDEN,
             Problem::Auth(_) => StatusCode::UNAUTHORIZED,
             Problem::NotFound(_) => StatusCode::NOT_FOUND,
@@ -188,6 +194,9 @@ impl Problem {
         }
         if let Problem::Preload { traceback, .. } = &self {
             body["traceback"] = json!(traceback);
+        }
+        if let Problem::BodyViolations(violations) = &self {
+            body["violations"] = json!(violations);
         }
         let mut response = Response::new(Body::from(body.to_string()));
         *response.status_mut() = status;

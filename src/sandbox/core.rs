@@ -250,6 +250,7 @@ impl SandboxCore {
         script: Script,
         limits: &Limits,
     ) -> Result<(), CallError> {
+        let limits = &limits.for_compile_check();
         let deadline = Instant::now() + limits.wall_time();
         let turn = self.turn(tenant, limits, deadline, None).await?;
         let mut instance = self
@@ -281,8 +282,10 @@ impl SandboxCore {
             .turn(&call.tenant, &call.limits, deadline, ticket)
             .await?;
         let (mut instance, reused) = match warm.then(|| self.warm.take(&key)).flatten() {
-            Some(instance) => {
+            Some(mut instance) => {
                 instance.hold(turn);
+                instance.meter = call.meter.clone();
+                instance.seed(&call.seed);
                 (instance, true)
             }
             None => {
@@ -297,7 +300,9 @@ impl SandboxCore {
                         turn,
                     )
                     .await?;
-                // Module-level code may use the capabilities too.
+                instance.meter = call.meter.clone();
+                // Module-level code may use the capabilities, randomness and the clock too.
+                instance.seed(&call.seed);
                 let code_key = CodeKey {
                     tenant: call.tenant.clone(),
                     endpoint: key.endpoint.clone(),
@@ -318,7 +323,7 @@ impl SandboxCore {
         };
         let state = instance.store.data_mut();
         state.reset_call();
-        state.request = Some(Arc::new(call.request));
+        state.request = Some(call.request);
         state.capabilities = call.capabilities;
         state.deadline = Some(deadline);
         instance.handle(&call.limits, deadline).await?;

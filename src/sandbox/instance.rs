@@ -8,7 +8,9 @@ use wasmtime::{InstancePre, Store, Trap, TypedFunc};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use super::cpu::GuestCpu;
+use super::entropy::{CallEntropy, CallSeed};
 use super::limits::Limits;
+use super::meter::CallMeter;
 use super::packages::{GUEST_PACKAGES_DIR, PackageSet};
 use super::runtime::{GUEST_LIB_DIR, PythonRuntime};
 use super::scheduler::CpuScheduler;
@@ -25,9 +27,13 @@ pub(crate) fn new_host_state(
     output: &OutputCapture,
     response_limits: ResponseLimits,
     packages: Option<&std::path::Path>,
+    entropy: &CallEntropy,
 ) -> Result<HostState, SandboxError> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.stdout(output.clone()).stderr(output.clone());
+    // Randomness and the wall clock come from the call's seed, so a replay can repeat them.
+    wasi.secure_random(entropy.random())
+        .wall_clock(entropy.clock());
     // The stdlib is small local files read at import time: reading them inline is far cheaper
     // than a hop to the blocking thread pool for every read.
     wasi.allow_blocking_current_thread(true);
@@ -64,6 +70,10 @@ pub(crate) struct Instance {
     cpu: Arc<GuestCpu>,
     /// Calls served, for warm instances' retirement.
     pub served: u32,
+    /// Where its calls' CPU and memory are counted: the current call's meter.
+    pub meter: Arc<CallMeter>,
+    /// Its randomness and wall clock, set per call.
+    entropy: CallEntropy,
     /// Whether making this instance loaded its snapshot first: where from, and how long.
     pub snapshot_load: Option<(super::SnapshotSource, std::time::Duration)>,
     /// Holds one of the engine's instance slots for as long as this instance lives.
@@ -96,12 +106,14 @@ impl Instance {
             max_body_bytes: limits.response_body_bytes,
             ..Default::default()
         };
+        let entropy = CallEntropy::new();
         let mut state = new_host_state(
             runtime,
             limits.memory_bytes,
             &output,
             response_limits,
             owner.packages.map(|p| p.dir.as_path()),
+            &entropy,
         )
         .map_err(|e| CallError::host(e.to_string()))?;
         state.script = Some(script);
@@ -127,9 +139,16 @@ impl Instance {
             output,
             cpu,
             served: 0,
+            meter: Arc::default(),
+            entropy,
             snapshot_load: None,
             _slot: slot,
         })
+    }
+
+    /// Starts a call's randomness and wall clock from `seed`.
+    pub fn seed(&self, seed: &CallSeed) {
+        self.entropy.begin(seed);
     }
 
     /// Gives the instance `turn` for its work, guest code and host side alike.
@@ -172,7 +191,12 @@ impl Instance {
         // and its first check would otherwise count as a tick.
         self.store.set_epoch_deadline(1);
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let outcome = tokio::time::timeout(remaining, func.call_async(&mut self.store, ())).await;
+        let meter = self.meter.clone();
+        let outcome =
+            tokio::time::timeout(remaining, meter.timed(func.call_async(&mut self.store, ())))
+                .await;
+        let memory = self.store.data().limiter.peak_memory_bytes;
+        self.meter.observe_memory(memory as u64);
         let kind = match outcome {
             Err(_elapsed) => CallErrorKind::WallLimit {
                 limit_ms: limits.wall_ms,

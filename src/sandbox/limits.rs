@@ -84,6 +84,22 @@ impl Limits {
         )
     }
 
+    /// The limits of a deploy-time compile check of a script that will run under `self`.
+    ///
+    /// The time limits are at least the defaults: the endpoint's own are a request's budget,
+    /// and a compile is a different job (a debug build on a loaded 2-core CI machine took over
+    /// 3 s of wall time to instantiate and compile a one-line script under a 3 s `wall_ms`,
+    /// refusing a good script). Memory stays the endpoint's: a script that cannot even compile
+    /// within it could never run.
+    pub fn for_compile_check(&self) -> Limits {
+        let defaults = Limits::default();
+        Limits {
+            cpu_ms: self.cpu_ms.max(defaults.cpu_ms),
+            wall_ms: self.wall_ms.max(defaults.wall_ms),
+            ..*self
+        }
+    }
+
     /// The CPU limit.
     pub fn cpu_time(&self) -> Duration {
         Duration::from_millis(self.cpu_ms)
@@ -92,5 +108,31 @@ impl Limits {
     /// The wall-clock limit.
     pub fn wall_time(&self) -> Duration {
         Duration::from_millis(self.wall_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Limits;
+
+    #[test]
+    fn a_compile_check_gets_at_least_the_default_time_and_the_endpoints_memory() {
+        let tight = Limits {
+            cpu_ms: 10,
+            wall_ms: 3_000,
+            memory_bytes: 64 << 20,
+            ..Limits::default()
+        };
+        let check = tight.for_compile_check();
+        assert_eq!(check.cpu_ms, Limits::default().cpu_ms);
+        assert_eq!(check.wall_ms, Limits::default().wall_ms);
+        assert_eq!(check.memory_bytes, 64 << 20);
+
+        let generous = Limits {
+            cpu_ms: 60_000,
+            wall_ms: 120_000,
+            ..Limits::default()
+        };
+        assert_eq!(generous.for_compile_check(), generous);
     }
 }

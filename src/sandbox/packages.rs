@@ -19,4 +19,7 @@ pub struct PackageSet {
     /// How long the snapshot build may spend importing its preload list, in milliseconds:
     /// the tenant's CPU limit (the build runs alone, so its wall time is its CPU time).
     pub preload_ms: u64,
+    /// The modules its snapshot imports (`preload.json`): naming one of a runtime flavour's
+    /// packages (`pandas`) builds the snapshot from that flavour's interpreter.
+    pub preload: Vec<String>,
 }

@@ -2,6 +2,7 @@
 //! read-only stdlib, and a manifest naming the ABI version they speak.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -24,6 +25,30 @@ struct Manifest {
     python: String,
     wasm: String,
     stdlib: String,
+    /// Interpreters with extension modules compiled in, by name (`pandas`).
+    #[serde(default)]
+    flavours: std::collections::BTreeMap<String, FlavourManifest>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FlavourManifest {
+    wasm: String,
+    modules: Vec<String>,
+}
+
+/// A flavour of the runtime: the interpreter with some packages' C extension modules compiled
+/// in (the `pandas` flavour: numpy and pandas), their Python files in the runtime's
+/// `lib/python3.13/site-packages-<name>/`, which only this interpreter searches. A tenant
+/// gets it by naming one of `modules` in its preload list; the others keep the smaller base
+/// interpreter, its snapshots and its memory.
+#[derive(Debug, Clone)]
+pub struct Flavour {
+    /// Its name, e.g. `pandas`.
+    pub name: String,
+    /// Its reactor interpreter (not yet pre-initialised).
+    pub wasm: Arc<Vec<u8>>,
+    /// The top-level packages it adds (`numpy`, `pandas`).
+    pub modules: Vec<String>,
 }
 
 /// A runtime directory, checked and loaded.
@@ -33,6 +58,8 @@ pub struct PythonRuntime {
     pub dir: PathBuf,
     /// The reactor interpreter (not yet pre-initialised).
     pub wasm: Vec<u8>,
+    /// The flavours beside it (see [`Flavour`]).
+    pub flavours: Vec<Flavour>,
     /// Host directory holding `python3.13/`, preopened read-only as [`GUEST_LIB_DIR`].
     pub lib_dir: PathBuf,
     /// CPython version, e.g. `3.13.5`.
@@ -80,17 +107,26 @@ impl PythonRuntime {
                 None,
             ));
         }
-        let id = hex::encode(
-            Sha256::new()
-                .chain_update(&wasm)
-                .chain_update(&manifest_bytes)
-                .finalize(),
-        );
-        let reserved_names = reserved_names(dir, &lib_dir)?;
+        let mut hasher = Sha256::new().chain_update(&wasm);
+        let mut flavours = Vec::new();
+        for (name, flavour) in &manifest.flavours {
+            let bytes = std::fs::read(dir.join(&flavour.wasm))
+                .map_err(|e| missing(&format!("the {name} flavour's interpreter"), e))?;
+            hasher.update(&bytes);
+            flavours.push(Flavour {
+                name: name.clone(),
+                wasm: Arc::new(bytes),
+                modules: flavour.modules.clone(),
+            });
+        }
+        let id = hex::encode(hasher.chain_update(&manifest_bytes).finalize());
+        let flavour_modules = flavours.iter().flat_map(|f| f.modules.iter().cloned());
+        let reserved_names = reserved_names(dir, &lib_dir, flavour_modules)?;
         Ok(PythonRuntime {
             reserved_names,
             dir: dir.to_path_buf(),
             wasm,
+            flavours,
             lib_dir,
             python_version: manifest.python,
             id,
@@ -98,9 +134,28 @@ impl PythonRuntime {
     }
 }
 
+impl PythonRuntime {
+    /// The flavour a snapshot importing `preload` is built from: the first whose packages one
+    /// of the names (or its top level, `pandas.api.types` -> `pandas`) is; `None` for the base
+    /// interpreter.
+    pub fn flavour_for(&self, preload: &[String]) -> Option<&Flavour> {
+        self.flavours.iter().find(|flavour| {
+            preload.iter().any(|name| {
+                let top = name.split('.').next().unwrap_or(name);
+                flavour.modules.iter().any(|m| m == top)
+            })
+        })
+    }
+}
+
 /// The names in [`STDLIB_NAMES_FILE`], and the top level of the runtime's `site-packages`
-/// (`requests`, ...) with the SDK's `pq` and `_pq`.
-fn reserved_names(dir: &Path, lib_dir: &Path) -> Result<ReservedNames, SandboxError> {
+/// (`requests`, ...) with the SDK's `pq` and `_pq`, and the flavours' packages (`numpy`,
+/// `pandas`: a tenant's own could never load its C half).
+fn reserved_names(
+    dir: &Path,
+    lib_dir: &Path,
+    flavour_modules: impl Iterator<Item = String>,
+) -> Result<ReservedNames, SandboxError> {
     let stdlib_file = dir.join(STDLIB_NAMES_FILE);
     let stdlib = std::fs::read_to_string(&stdlib_file).map_err(|e| {
         SandboxError::runtime(
@@ -111,7 +166,8 @@ fn reserved_names(dir: &Path, lib_dir: &Path) -> Result<ReservedNames, SandboxEr
             Some(Box::new(e)),
         )
     })?;
-    let mut bundled = vec!["pq".to_string(), "_pq".to_string()];
+    let mut bundled: Vec<String> = ["pq", "_pq"].into_iter().map(String::from).collect();
+    bundled.extend(flavour_modules);
     let site = lib_dir.join("python3.13").join("site-packages");
     for entry in std::fs::read_dir(&site).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();

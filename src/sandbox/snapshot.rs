@@ -325,9 +325,20 @@ impl Snapshots {
             "building a pre-initialised interpreter snapshot"
         );
         let err = |what: &str, e: wasmtime::Error| SandboxError::snapshot(what, e);
+        // A preload list naming a flavour's package (`pandas`) takes that flavour's larger
+        // interpreter; every other tenant keeps the base one.
+        let flavour = packages.and_then(|p| self.runtime.flavour_for(&p.preload));
+        let interpreter = flavour.map_or(&self.runtime.wasm[..], |f| &f.wasm[..]);
+        if let Some(flavour) = flavour {
+            tracing::info!(
+                tenant,
+                flavour = flavour.name,
+                "snapshot from a runtime flavour"
+            );
+        }
         let wizer = Wizer::new();
         let (cx, instrumented) = wizer
-            .instrument(&self.runtime.wasm)
+            .instrument(interpreter)
             .map_err(|e| err("instrument", e))?;
         // Every tenant's build starts from the same instrumented interpreter: compiled once,
         // then mapped. Named by its content, so a wasmtime-wizer that instruments differently
@@ -358,6 +369,8 @@ impl Snapshots {
             &output,
             Default::default(),
             packages.map(|p| p.dir.as_path()),
+            // Seeded from the operating system: nothing replays a snapshot's build.
+            &super::entropy::CallEntropy::new(),
         )?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);

@@ -70,8 +70,10 @@ pub fn call(tenant: &str, endpoint: &str, script: &str, request: GuestRequest) -
         script: Script::new(script),
         isolation: Isolation::Strict,
         limits: Limits::default(),
-        request,
+        request: request.into(),
         capabilities: Default::default(),
+        meter: Default::default(),
+        seed: Default::default(),
     }
 }
 

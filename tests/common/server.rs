@@ -248,7 +248,9 @@ pub async fn try_request(
     let request = builder
         .body(Full::new(Bytes::copy_from_slice(body)))
         .unwrap();
-    let response = tokio::time::timeout(Duration::from_secs(60), sender.send_request(request))
+    // A hang guard, not a latency check: a first snapshot of the pandas flavour compiles a
+    // 31 MB interpreter, which takes minutes on a loaded 2-core machine.
+    let response = tokio::time::timeout(Duration::from_secs(240), sender.send_request(request))
         .await
         .expect("response in time")
         .map_err(|e| format!("request: {e}"))?;

@@ -25,6 +25,19 @@ try {
   const expectText = async (selector, text) => {
     await page.locator(selector).filter({ hasText: text }).first().waitFor({ timeout: 30_000 });
   };
+  // The log sink writes a call's line to PostgreSQL after the response, in batches: on a loaded
+  // machine one refresh can come before it. Refresh as a person would, until it is there.
+  const refreshLogsUntil = async (text) => {
+    const line = page.locator("#logs li").filter({ hasText: text }).first();
+    for (let attempt = 0; attempt < 60; attempt++) {
+      await page.click("#logs-refresh");
+      try {
+        await line.waitFor({ timeout: 1_000 });
+        return;
+      } catch {}
+    }
+    throw new Error(`no log line "${text}" after 60 refreshes`);
+  };
 
   step("sign in");
   await page.goto(`${base}/console/`);
@@ -69,8 +82,7 @@ try {
   await expectText("#try-response", "server-timing");
 
   step("see the log line");
-  await page.click("#logs-refresh");
-  await expectText("#logs li", "GET /hello → 200");
+  await refreshLogsUntil("GET /hello → 200");
 
   step("roll back to version 1");
   await page.click('#versions button[data-version="1"]');
@@ -85,6 +97,29 @@ try {
   await page.locator("#tokens li", { hasText: "browser" }).waitFor({ state: "detached" });
   await page.click("#try-send");
   await expectText("#try-response", "401");
+
+  step("a failed call offers its replay");
+  await page.click("#new-endpoint");
+  await page.fill("#ep-name", "boom");
+  await page.fill("#ep-route", "/boom");
+  await page.selectOption("#ep-auth", "public");
+  await page.fill("#code", 'def handler():\n    raise ValueError("boom")\n');
+  await page.click("#deploy");
+  await expectText("#status", "deployed version 1");
+  await page.fill("#try-path", "/boom");
+  await page.click("#try-send");
+  await expectText("#try-response", "500");
+  // The recording is written beside the log line, not with it: ask again until it is there.
+  for (let attempt = 0; ; attempt++) {
+    await refreshLogsUntil("GET /boom → 500");
+    await page.click("#logs button.replay");
+    const panel = page.locator("#logs pre.replay").first();
+    await panel.filter({ hasText: /pubfn replay|No recording/ }).waitFor({ timeout: 30_000 });
+    if ((await panel.textContent()).includes(`pubfn replay --tenant ${tenant} `)) break;
+    if (attempt === 5) throw new Error(`no replay offered: ${await panel.textContent()}`);
+    await page.waitForTimeout(500);
+  }
+  await expectText("#logs pre.replay", "Download the recording");
 
   if (errors.length) throw new Error(`errors in the page: ${errors.join("; ")}`);
   step("passed");

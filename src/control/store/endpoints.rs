@@ -68,10 +68,10 @@ impl Store {
                 concat!(
                     "INSERT INTO pubfn.endpoint_versions
                        (tenant, endpoint, version, method, route, auth, isolation, limits, script,
-                        db_claims, package_set)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                        db_claims, package_set, request_schema, response_schema)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                      RETURNING version, method, route, auth, isolation, limits, script, db_claims,
-                       package_set, ",
+                       package_set, request_schema, response_schema, ",
                     ts!("deployed_at" AS "deployed_at")
                 ),
                 &[
@@ -86,6 +86,8 @@ impl Store {
                     &sha,
                     &spec.db_claims,
                     &package_set,
+                    &spec.request_schema,
+                    &spec.response_schema,
                 ],
             )
             .await?;
@@ -135,7 +137,7 @@ impl Store {
             .await?
             .query(
                 concat!(
-                    "SELECT version, method, route, auth, isolation, limits, script, db_claims, package_set, ",
+                    "SELECT version, method, route, auth, isolation, limits, script, db_claims, package_set, request_schema, response_schema, ",
                     ts!("deployed_at" AS "deployed_at"),
                     " FROM pubfn.endpoint_versions WHERE tenant = $1 AND endpoint = $2 ORDER BY version"
                 ),
@@ -189,7 +191,7 @@ impl Store {
 }
 
 const ENDPOINTS_QUERY: &str = concat!(
-    "SELECT e.tenant, e.name, v.version, v.method, v.route, v.auth, v.isolation, v.limits, v.script, v.db_claims, v.package_set, ",
+    "SELECT e.tenant, e.name, v.version, v.method, v.route, v.auth, v.isolation, v.limits, v.script, v.db_claims, v.package_set, v.request_schema, v.response_schema, ",
     ts!("v.deployed_at" AS "deployed_at"),
     ", s.source
      FROM pubfn.endpoints e
@@ -216,6 +218,8 @@ fn version_from_row(row: &Row) -> Result<EndpointVersion, ControlError> {
         db_claims: row.get("db_claims"),
         script_sha256: row.get("script"),
         package_set: row.get("package_set"),
+        request_schema: row.get("request_schema"),
+        response_schema: row.get("response_schema"),
         deployed_at: row.get("deployed_at"),
     })
 }

@@ -22,6 +22,10 @@ impl Store {
         let durations: Vec<f64> = entries.iter().map(|e| e.duration_ms).collect();
         let errors: Vec<Option<String>> = entries.iter().map(|e| e.error.clone()).collect();
         let tracebacks: Vec<Option<String>> = entries.iter().map(|e| e.traceback.clone()).collect();
+        let usages: Vec<Option<serde_json::Value>> = entries
+            .iter()
+            .map(|e| e.usage.and_then(|u| serde_json::to_value(u).ok()))
+            .collect();
         let client = self.client().await?;
         // Prepared once per connection: parsing and planning this statement for every batch
         // showed in profiles.
@@ -29,13 +33,14 @@ impl Store {
             .prepare_cached(
                 "INSERT INTO pubfn.request_logs
                    (tenant, endpoint, version, request_id, method, path, status, duration_ms,
-                    output, error, traceback)
+                    output, error, traceback, usage)
                  SELECT tenant, endpoint, version, request_id, method, path, status, duration_ms,
-                        output, error, traceback
+                        output, error, traceback, usage
                  FROM unnest($1::text[], $2::text[], $3::int4[], $4::text[], $5::text[],
-                   $6::text[], $7::int2[], $8::float8[], $9::text[], $10::text[], $11::text[])
+                   $6::text[], $7::int2[], $8::float8[], $9::text[], $10::text[], $11::text[],
+                   $12::jsonb[])
                    WITH ORDINALITY AS u(tenant, endpoint, version, request_id, method, path, status,
-                        duration_ms, output, error, traceback, ord)
+                        duration_ms, output, error, traceback, usage, ord)
                  -- A tenant deleted meanwhile takes its logs with it.
                  WHERE EXISTS (SELECT 1 FROM pubfn.tenants t WHERE t.name = u.tenant)
                  -- Ids follow arrival order, which `since=` and newest-first rely on.
@@ -57,6 +62,7 @@ impl Store {
                     &outputs,
                     &errors,
                     &tracebacks,
+                    &usages,
                 ],
             )
             .await?;
@@ -78,7 +84,7 @@ impl Store {
             .query(
                 concat!(
                     "SELECT id, tenant, endpoint, version, request_id, method, path, status, ",
-                    "duration_ms, output, error, traceback, ",
+                    "duration_ms, output, error, traceback, usage, ",
                     ts!("created_at" AS "created_at"),
                     " FROM pubfn.request_logs
                      WHERE tenant = $1 AND endpoint = $2 AND ($4::int8 IS NULL OR id > $4)
@@ -102,6 +108,9 @@ impl Store {
                 output: r.get("output"),
                 error: r.get("error"),
                 traceback: r.get("traceback"),
+                usage: r
+                    .get::<_, Option<serde_json::Value>>("usage")
+                    .and_then(|u| serde_json::from_value(u).ok()),
                 created_at: Some(r.get("created_at")),
             })
             .collect())

@@ -34,6 +34,14 @@ pub enum Op {
     Rollback,
     /// An endpoint's handler logs.
     EndpointLogs,
+    /// A tenant's metered usage per endpoint and hour.
+    TenantUsage,
+    /// A tenant's kept recordings of failed calls.
+    ListReplays,
+    /// One recording, for `pubfn replay`.
+    GetReplay,
+    /// The current values of the secrets a recorded call read (the tenant's admins only).
+    ReplaySecrets,
     /// Run a draft.
     RunDraft,
     /// Call a deployed endpoint with a sample request.
@@ -154,6 +162,18 @@ pub static ROUTES: &[Route] = &[
         "/tenants/{tenant}/endpoints/{name}/logs",
         Op::EndpointLogs,
     ),
+    route(Method::GET, "/tenants/{tenant}/usage", Op::TenantUsage),
+    route(Method::GET, "/tenants/{tenant}/replays", Op::ListReplays),
+    route(
+        Method::GET,
+        "/tenants/{tenant}/replays/{request_id}",
+        Op::GetReplay,
+    ),
+    route(
+        Method::GET,
+        "/tenants/{tenant}/replays/{request_id}/secrets",
+        Op::ReplaySecrets,
+    ),
     route(Method::POST, "/tenants/{tenant}/run", Op::RunDraft),
     route(Method::POST, "/tenants/{tenant}/try", Op::TryEndpoint),
     route(Method::POST, "/tenants/{tenant}/tokens", Op::IssueToken),
@@ -261,6 +281,8 @@ pub struct Params {
     pub jti: String,
     /// `{table}`.
     pub table: String,
+    /// `{request_id}`.
+    pub request_id: String,
 }
 
 /// The parameters `template` takes from `segments`, if it matches them.
@@ -276,6 +298,7 @@ fn matches(template: &str, segments: &[String]) -> Option<Params> {
             "{name}" => params.name = segment.clone(),
             "{jti}" => params.jti = segment.clone(),
             "{table}" => params.table = segment.clone(),
+            "{request_id}" => params.request_id = segment.clone(),
             literal if literal == segment => {}
             _ => return None,
         }

@@ -180,12 +180,45 @@ async function tryEndpoint() {
   $("try-response").textContent = lines.join("\n");
 }
 
+/** The statuses whose calls the server records for `pubfn replay` (app/replay.rs). */
+const REPLAYED_STATUSES = [500, 502, 504];
+
+/** Shows how to replay a failed call on one's own machine, and offers its recording. */
+async function showReplay(requestId, panel) {
+  panel.hidden = false;
+  let recording;
+  try {
+    recording = await api("GET", `/replays/${encodeURIComponent(requestId)}`);
+  } catch (error) {
+    panel.textContent = `No recording of this call: ${error.message}`;
+    return;
+  }
+  const command = `pubfn replay --tenant ${state.tenant} ${requestId}`;
+  panel.textContent = [
+    "Replay this call on your machine, with the request, rows, state and HTTP answers it got:",
+    `  ${command}`,
+    "Try a fix on the same inputs:",
+    `  ${command} --script fixed.py`,
+    "",
+    `${recording.calls.length} recorded capability call(s); ${recording.error ?? ""}`,
+  ].join("\n");
+  const blob = new Blob([JSON.stringify(recording, null, 1)], { type: "application/json" });
+  const link = Object.assign(document.createElement("a"), {
+    href: URL.createObjectURL(blob), download: `replay-${requestId}.json`, textContent: "Download the recording",
+  });
+  panel.append("\n", link, ` (then: ${command} --recording replay-${requestId}.json)`);
+}
+
 async function loadLogs() {
   if (!state.endpoint) return;
   const logs = await api("GET", `/endpoints/${encodeURIComponent(state.endpoint)}/logs?limit=50`);
   $("logs").replaceChildren(...logs.map((entry) => {
     const li = item(`${entry.created_at ?? ""} ${entry.method} ${entry.path} → ${entry.status} in ${entry.duration_ms.toFixed(1)} ms [${entry.request_id}] v${entry.version}`);
     if (entry.error) li.classList.add("log-error");
+    if (REPLAYED_STATUSES.includes(entry.status)) {
+      const panel = Object.assign(document.createElement("pre"), { className: "output replay", hidden: true });
+      li.append(" ", button("Replay", guarded(() => showReplay(entry.request_id, panel)), { class: "secondary replay" }), panel);
+    }
     const detail = [entry.error, entry.traceback, entry.output].filter(Boolean).join("\n");
     if (detail) {
       const more = document.createElement("details");
