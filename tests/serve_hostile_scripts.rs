@@ -45,7 +45,10 @@ fn cases() -> Vec<Case> {
         case("busy loop", 504, "CPU", "def handler():\n    while True: pass\n"),
         case("module-level busy loop", 504, "CPU", "while True: pass\ndef handler():\n    return 1\n"),
         case("catastrophic regex", 504, "CPU", "import re\ndef handler():\n    return bool(re.match(r'(a+)+$', 'a' * 64 + 'b'))\n"),
-        case("printing in a loop", 504, "CPU", "def handler():\n    while True: print('x' * 10000)\n"),
+        // Most of this loop's time is the host's (writing the output, past its cap dropped), and
+        // the CPU limit charges guest code only: which limit ends it, the 500 ms of CPU or the
+        // 3 s of wall time, depends on the machine (the wall won on a loaded CI run).
+        case("printing in a loop", 504, "time limit of", "def handler():\n    while True: print('x' * 10000)\n"),
         case("hash flooding a dict", 504, "CPU", "def handler():\n    d = {}\n    i = 0\n    while True:\n        d[i] = str(i) * 10\n        i += 1\n        if len(d) > 200000: d.clear()\n"),
         // memory
         case("one huge allocation", 500, "memory limit", "def handler():\n    x = bytearray(1 << 30)\n    return len(x)\n"),
