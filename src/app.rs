@@ -99,6 +99,15 @@ pub struct AppParts {
     pub memory_budget_bytes: u64,
 }
 
+/// Counts of background writes dropped because their queue was full.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DroppedWrites {
+    /// Handler log entries.
+    pub logs: u64,
+    /// Failed calls' recordings for replay.
+    pub replays: u64,
+}
+
 /// The application: the use cases over the store, registry, pools, sandbox and log sink.
 pub struct App {
     store: Store,
@@ -152,6 +161,15 @@ impl App {
     /// The tenants' database pools (for `/metrics`).
     pub fn pools(&self) -> &TenantPools {
         &self.pools
+    }
+
+    /// Background writes dropped so far because their queue was full: handler log entries
+    /// and failed calls' recordings (for `/metrics`).
+    pub fn dropped_writes(&self) -> DroppedWrites {
+        DroppedWrites {
+            logs: self.logs.dropped(),
+            replays: self.replays.dropped(),
+        }
     }
 
     /// The operator's key.

@@ -132,6 +132,15 @@ async fn metrics_count_requests_instances_limits_and_pools() {
     );
     assert!(count("pubfn_instance_slots_max") > 0.0);
     assert!(text.contains("pubfn_warm_instances_idle"));
+    // Nothing was dropped, and the operator can see that: the series exist before any drop.
+    for queue in ["logs", "replays"] {
+        assert_eq!(
+            count(&format!(
+                r#"pubfn_background_writes_dropped_total{{queue="{queue}"}}"#
+            )),
+            0.0
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

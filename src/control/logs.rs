@@ -112,6 +112,11 @@ impl LogSink {
             }
         }
     }
+
+    /// Entries dropped so far because the queue was full (for `/metrics`).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
 }
 
 async fn write_batches(store: Store, mut rx: mpsc::Receiver<LogEntry>) {
@@ -148,8 +153,49 @@ async fn prune(store: Store, retention: LogRetention) {
 
 #[cfg(test)]
 mod tests {
-    use super::RoutineBudget;
+    use super::{LogEntry, LogSink, RoutineBudget};
     use dashmap::DashMap;
+    use std::sync::Arc;
+    use tokio::sync::mpsc;
+
+    fn entry(status: u16) -> LogEntry {
+        LogEntry {
+            id: None,
+            tenant: "acme".into(),
+            endpoint: "hello".into(),
+            version: 1,
+            request_id: "r1".into(),
+            method: "GET".into(),
+            path: "/hello".into(),
+            status,
+            duration_ms: 1.0,
+            output: String::new(),
+            error: None,
+            traceback: None,
+            usage: None,
+            created_at: None,
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_what_it_cannot_hold() {
+        // A queue of two that nobody drains: the third and fourth entries are dropped.
+        let (tx, _rx) = mpsc::channel(2);
+        let sink = LogSink {
+            tx,
+            dropped: Arc::default(),
+            routine: Arc::new(RoutineBudget {
+                per_second: 100.0,
+                buckets: DashMap::new(),
+            }),
+        };
+        for _ in 0..4 {
+            sink.record(entry(500));
+        }
+        assert_eq!(sink.dropped(), 2);
+        sink.record(entry(200));
+        assert_eq!(sink.dropped(), 3, "routine entries count too once admitted");
+    }
 
     #[test]
     fn each_tenant_gets_its_own_second_of_routine_entries() {

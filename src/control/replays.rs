@@ -78,6 +78,11 @@ impl ReplayKeeper {
             }
         }
     }
+
+    /// Recordings dropped so far because the queue was full (for `/metrics`).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
 }
 
 async fn write(store: Store, retention: ReplayRetention, mut rx: mpsc::Receiver<PendingRecording>) {

@@ -82,6 +82,14 @@ pub struct Metrics {
     resident_bytes: Gauge,
     evictions: Counter,
     snapshot_loads: Family<SourceLabel, Counter>,
+    writes_dropped: Family<QueueLabel, Counter>,
+}
+
+/// A background writer's queue.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabel {
+    /// `logs` or `replays`.
+    queue: &'static str,
 }
 
 /// Where a snapshot came from.
@@ -111,6 +119,7 @@ impl Default for Metrics {
         let (budget_bytes, resident_bytes) = (Gauge::default(), Gauge::default());
         let evictions = Counter::default();
         let snapshot_loads = Family::<SourceLabel, Counter>::default();
+        let writes_dropped = Family::<QueueLabel, Counter>::default();
         let metered = Metered::register(&mut registry);
         registry.register(
             "memory_budget_bytes",
@@ -131,6 +140,11 @@ impl Default for Metrics {
             "snapshot_loads",
             "Snapshots loaded into memory: from disk (after a restart or an eviction) or built",
             snapshot_loads.clone(),
+        );
+        registry.register(
+            "background_writes_dropped",
+            "Handler log entries and replay recordings dropped because their write queue was full",
+            writes_dropped.clone(),
         );
         registry.register(
             "egress_requests",
@@ -229,6 +243,7 @@ impl Default for Metrics {
             resident_bytes,
             evictions,
             snapshot_loads,
+            writes_dropped,
         }
     }
 }
@@ -338,6 +353,11 @@ impl Metrics {
             let counter = self.snapshot_loads.get_or_create(&SourceLabel {
                 source: source.into(),
             });
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
+        let dropped = app.dropped_writes();
+        for (queue, total) in [("logs", dropped.logs), ("replays", dropped.replays)] {
+            let counter = self.writes_dropped.get_or_create(&QueueLabel { queue });
             counter.inc_by(total.saturating_sub(counter.get()));
         }
         self.warm_idle.set(sandbox.idle_warm_instances() as i64);
