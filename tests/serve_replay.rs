@@ -290,3 +290,133 @@ async fn a_failed_call_replays_its_traceback_and_a_fix_passes_on_the_same_rows()
         );
     }
 }
+
+/// Fails inside the tenant's own module: a replay needs that module to reproduce it.
+const HELPERS: &str =
+    "def check(n):\n    if n > 2:\n        raise ValueError(f'too many: {n}')\n    return n\n";
+const USES_HELPERS: &str = "import helpers\ndef handler():\n    return {'n': helpers.check(3)}\n";
+const USES_HELPERS_FIXED: &str =
+    "import helpers\ndef handler():\n    return {'n': helpers.check(2)}\n";
+
+/// Waits for `tenant`'s newest recording and returns its request id.
+async fn recorded(server: &Server, tenant: &str) -> String {
+    let path = format!("/tenants/{tenant}/replays");
+    let listed = common::eventually("the recording", Duration::from_secs(10), || async {
+        let listed = admin(server, "GET", &path, json!(null)).await.json();
+        listed.as_array().unwrap().first().cloned()
+    })
+    .await;
+    listed["request_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_replays_with_the_uploaded_packages_it_ran_with() {
+    let db = fresh_database("replaypackages").await;
+    let server = Server::start(Some(&db), &[]);
+    for tenant in ["pk", "plain"] {
+        let created = admin(&server, "POST", "/tenants", json!({"name": tenant})).await;
+        assert_eq!(created.status, 201, "{:?}", created.body);
+    }
+    let put = admin(
+        &server,
+        "PUT",
+        "/tenants/pk/modules/helpers",
+        json!({"source": HELPERS}),
+    )
+    .await;
+    assert_eq!(put.status, 200, "{:?}", put.body);
+    deploy(
+        &server,
+        "pk",
+        "count",
+        json!({"method": "GET", "route": "/count", "script": USES_HELPERS, "auth": "public"}),
+    )
+    .await;
+    let failed = request("GET", &format!("{}/pk/count", server.base), &[], b"").await;
+    assert_eq!(failed.status, 500, "{:?}", failed.body);
+    let request_id = recorded(&server, "pk").await;
+    assert_eq!(failed.header("x-request-id"), Some(request_id.as_str()));
+
+    // The recording names its package set; the set comes whole, the module's source in it.
+    let path = format!("/tenants/pk/replays/{request_id}");
+    let recording = admin(&server, "GET", &path, json!(null)).await.json();
+    assert_eq!(recording["uploaded_packages"], true, "{recording}");
+    let hash = recording["package_set"].as_str().unwrap().to_string();
+    assert_eq!(hash.len(), 64, "{hash}");
+    let set = admin(&server, "GET", &format!("{path}/packages"), json!(null)).await;
+    assert_eq!(set.status, 200, "{:?}", set.body);
+    let set = set.json();
+    assert_eq!(set["hash"], hash.as_str());
+    assert!(set["manifest"]["modules"]["helpers"].is_object(), "{set}");
+    assert_eq!(set["blobs"].as_object().unwrap().len(), 1, "{set}");
+
+    // The replay installs that set: the failure inside the module reproduces, and a fix that
+    // calls it differently passes.
+    let (code, out, err) = replay(&server, ADMIN_KEY, &["--tenant", "pk", &request_id]);
+    assert_eq!(code, Some(1), "stdout: {out}\nstderr: {err}");
+    assert!(out.contains("helpers.py"), "{out}");
+    assert!(out.contains("ValueError: too many: 3"), "{out}");
+    assert!(!err.contains("preload list"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let fixed = dir.path().join("fixed.py");
+    std::fs::write(&fixed, USES_HELPERS_FIXED).unwrap();
+    let (code, out, err) = replay(
+        &server,
+        ADMIN_KEY,
+        &[
+            "--tenant",
+            "pk",
+            &request_id,
+            "--script",
+            fixed.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
+    assert!(
+        out.contains(r#"{"n": 2}"#) || out.contains(r#"{"n":2}"#),
+        "{out}"
+    );
+
+    // A saved recording is replayed without asking for its packages, and says so.
+    let saved = dir.path().join("recording.json");
+    std::fs::write(&saved, recording.to_string()).unwrap();
+    let (code, out, err) = replay(
+        &server,
+        ADMIN_KEY,
+        &[
+            "--tenant",
+            "pk",
+            &request_id,
+            "--recording",
+            saved.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(1), "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("only its preload list"), "{err}");
+    assert!(out.contains("ModuleNotFoundError"), "{out}");
+
+    // A call that ran without uploaded packages has none to give.
+    deploy(
+        &server,
+        "plain",
+        "boom",
+        json!({"method": "GET", "route": "/boom", "auth": "public",
+            "script": "def handler():\n    raise RuntimeError('boom')\n"}),
+    )
+    .await;
+    let failed = request("GET", &format!("{}/plain/boom", server.base), &[], b"").await;
+    assert_eq!(failed.status, 500, "{:?}", failed.body);
+    let plain_id = recorded(&server, "plain").await;
+    let none = admin(
+        &server,
+        "GET",
+        &format!("/tenants/plain/replays/{plain_id}/packages"),
+        json!(null),
+    )
+    .await;
+    assert_eq!(none.status, 404, "{:?}", none.body);
+    assert_eq!(
+        none.header("content-type"),
+        Some("application/problem+json")
+    );
+}

@@ -11,19 +11,34 @@ pub mod recording;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use recording::{RECORDING_VERSION, RecordedRequest, Recorder, Recording};
+use recording::{Bytes, RECORDING_VERSION, RecordedRequest, Recorder, Recording};
+use serde::{Deserialize, Serialize};
 
 use super::{App, AppError, Caller};
 use crate::auth::AuthError;
+use crate::control::ControlError;
 use crate::control::model::LogEntry;
 use crate::control::replays::PendingRecording;
 use crate::control::store::RecordingInfo;
 use crate::host::GuestRequest;
+use crate::packages::PackageManifest;
 use crate::sandbox::{CallSeed, Limits, PackageSet};
 
 /// The statuses whose calls are kept for replay: the handler's failures (500), its upstream's
 /// (502), its time running out (504).
 pub const RECORDED_STATUSES: &[u16] = &[500, 502, 504];
+
+/// The package set a recorded call ran with, whole: what `pubfn replay` installs on the
+/// machine it runs on.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecordedPackages {
+    /// The set's hash (its manifest's; the recording's `package_set`).
+    pub hash: String,
+    /// Its modules, wheels and preload list.
+    pub manifest: PackageManifest,
+    /// Every blob the manifest names, by SHA-256 (base64).
+    pub blobs: BTreeMap<String, Bytes>,
+}
 
 /// What one call needs kept to be replayed, gathered while it runs.
 pub struct CallRecord {
@@ -66,6 +81,11 @@ impl CallRecord {
                 .map(|set| set.preload.clone())
                 .unwrap_or_default(),
             uploaded_packages,
+            package_set: self
+                .packages
+                .as_ref()
+                .filter(|_| uploaded_packages)
+                .map(|set| set.hash.clone()),
             request: RecordedRequest::of(&self.request),
             seed: self.seed,
             calls,
@@ -151,5 +171,42 @@ impl App {
             })
             .collect();
         Ok(self.store.secret_values(tenant, &names).await?)
+    }
+
+    /// The package set the recorded call ran with (its uploaded wheels and modules, and its
+    /// preload list), for `pubfn replay` to install: whoever may read the recording may read
+    /// the packages it ran (the tenant's admins and the operator).
+    pub async fn recording_packages(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        request_id: &str,
+    ) -> Result<RecordedPackages, AppError> {
+        let recording = self.recording(caller, tenant, request_id).await?;
+        let not_kept = |what: String| AppError::Control(ControlError::NotFound(what));
+        let Some(hash) = recording.package_set else {
+            return Err(not_kept(format!(
+                "request {request_id:?} ran without uploaded packages"
+            )));
+        };
+        // Endpoint versions keep their sets and blobs; a set no version uses any more is gone.
+        let gone = || not_kept(format!("package set {hash} is no longer stored"));
+        let manifest = self
+            .store
+            .package_set(tenant, &hash)
+            .await?
+            .ok_or_else(gone)?;
+        let wanted = manifest.blobs();
+        let mut blobs = self.store.package_blobs(tenant, &wanted).await?;
+        let blobs = wanted
+            .iter()
+            .map(|sha| Some((sha.clone(), Bytes(blobs.remove(sha)?))))
+            .collect::<Option<BTreeMap<_, _>>>()
+            .ok_or_else(gone)?;
+        Ok(RecordedPackages {
+            hash,
+            manifest,
+            blobs,
+        })
     }
 }

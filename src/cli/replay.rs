@@ -17,6 +17,8 @@ use crate::app::replay::recording::{HostCall, RECORDING_VERSION, Recording, Secr
 use crate::http::respond::Problem;
 use crate::sandbox::{Call, Isolation, Script};
 
+mod packages;
+
 /// Exit status when the replay asked for something the recording does not hold.
 const DIVERGED: u8 = 3;
 
@@ -138,14 +140,22 @@ async fn execute(server: &ServerArgs, args: ReplayArgs) -> Result<ExitCode, Stri
     limits
         .validate(sandbox.max_memory_bytes())
         .map_err(|e| format!("the recording's {e}"))?;
-    if recording.uploaded_packages {
-        eprintln!(
-            "pubfn replay: the endpoint's uploaded wheels and modules are not on this machine; \
-             only its preload list {:?} is",
-            recording.preload
-        );
-    }
-    let packages = super::run::preload_set(&sandbox, &recording.preload).await?;
+    let packages = match &recording.package_set {
+        Some(hash) if args.recording.is_none() => {
+            Some(packages::uploaded_set(server, &args, &sandbox, hash).await?)
+        }
+        _ => {
+            if recording.uploaded_packages {
+                eprintln!(
+                    "pubfn replay: the endpoint's uploaded wheels and modules are fetched only \
+                     when the recording is (by request id, without --recording); only its \
+                     preload list {:?} is installed",
+                    recording.preload
+                );
+            }
+            super::run::preload_set(&sandbox, &recording.preload).await?
+        }
+    };
     let playback = Playback::new(&recording, secrets);
     let call = Call {
         // The tenant whose snapshot `preload_set` prepared, as under `pubfn run`.

@@ -149,6 +149,10 @@ pub async fn handle(
         Op::ReplaySecrets => ok(json!({
             "secrets": app.recording_secrets(&caller, t, &params.request_id).await?
         })),
+        Op::ReplayPackages => ok(json!(
+            app.recording_packages(&caller, t, &params.request_id)
+                .await?
+        )),
         Op::RunDraft => drafts::run(app, &caller, t, &body).await,
         Op::TryEndpoint => try_call::try_call(state, t, &body, request_id).await,
         Op::IssueToken => {

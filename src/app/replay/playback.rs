@@ -284,6 +284,7 @@ mod tests {
             limits: Limits::default(),
             preload: Vec::new(),
             uploaded_packages: false,
+            package_set: None,
             request: RecordedRequest::of(&Default::default()),
             seed: CallSeed::fresh(),
             calls,

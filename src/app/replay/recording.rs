@@ -73,6 +73,10 @@ pub struct Recording {
     /// Whether the endpoint's package set also held uploaded wheels or modules, which a
     /// replay on another machine does not have.
     pub uploaded_packages: bool,
+    /// The hash of the package set the call ran with, when that set held uploaded wheels or
+    /// modules: `pubfn replay` installs the same set, fetched from the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_set: Option<String>,
     /// The request the handler saw.
     pub request: RecordedRequest,
     /// The call's randomness and start time.

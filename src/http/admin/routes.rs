@@ -42,6 +42,8 @@ pub enum Op {
     GetReplay,
     /// The current values of the secrets a recorded call read (the tenant's admins only).
     ReplaySecrets,
+    /// The package set a recorded call ran with, for `pubfn replay` to install.
+    ReplayPackages,
     /// Run a draft.
     RunDraft,
     /// Call a deployed endpoint with a sample request.
@@ -173,6 +175,11 @@ pub static ROUTES: &[Route] = &[
         Method::GET,
         "/tenants/{tenant}/replays/{request_id}/secrets",
         Op::ReplaySecrets,
+    ),
+    route(
+        Method::GET,
+        "/tenants/{tenant}/replays/{request_id}/packages",
+        Op::ReplayPackages,
     ),
     route(Method::POST, "/tenants/{tenant}/run", Op::RunDraft),
     route(Method::POST, "/tenants/{tenant}/try", Op::TryEndpoint),
