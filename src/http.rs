@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod confine;
 pub mod console;
+pub mod cors;
 pub mod data_plane;
 pub mod metrics;
 pub mod respond;

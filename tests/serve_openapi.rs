@@ -99,7 +99,32 @@ async fn each_tenant_publishes_a_valid_document_and_its_schemas_guard_the_handle
 
     // The document wants a token of the tenant, since some endpoints do.
     let url = format!("{}/shop/openapi.json", server.base);
-    assert_eq!(request("GET", &url, &[], b"").await.status, 401);
+    let refused = request("GET", &url, &[], b"").await;
+    assert_eq!(refused.status, 401);
+    // Tools in other origins (Swagger UI) read it with a token, and see why they cannot.
+    assert_eq!(refused.header("access-control-allow-origin"), Some("*"));
+    let preflight = request(
+        "OPTIONS",
+        &url,
+        &[
+            ("origin", "https://editor.example"),
+            ("access-control-request-method", "GET"),
+            ("access-control-request-headers", "authorization"),
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(preflight.status, 204, "{:?}", preflight.body);
+    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        preflight.header("access-control-allow-methods"),
+        Some("GET")
+    );
+    assert_eq!(
+        preflight.header("access-control-allow-headers"),
+        Some("authorization")
+    );
+    assert_eq!(preflight.header("access-control-allow-credentials"), None);
     let everything = format!(
         "Bearer {}",
         token(&server, "shop", json!({"name": "all"})).await
@@ -107,6 +132,7 @@ async fn each_tenant_publishes_a_valid_document_and_its_schemas_guard_the_handle
     let reply = request("GET", &url, &[("authorization", &everything)], b"").await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
     let document = reply.json();
     let (valid, report) = validate(&document, "shop");
     assert!(

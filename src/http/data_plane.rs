@@ -9,6 +9,7 @@ use hyper::{Request, Response, StatusCode};
 
 use super::HttpState;
 use super::confine::{TenantOrigin, confine};
+use super::cors;
 use super::metrics::{RequestLabels, RequestRecord, limit_kind};
 use super::respond::{Body, Problem};
 use super::server::read_body;
@@ -32,6 +33,8 @@ struct Trace {
     egress: Vec<crate::egress::EgressCall>,
     /// What the handler's call used, if one ran.
     usage: Option<crate::control::model::Usage>,
+    /// Whether any origin may read the response (the tenant's OpenAPI document).
+    cross_origin: bool,
 }
 
 /// Which tenant a request is for, and the route below it.
@@ -121,6 +124,10 @@ where
             response.headers_mut().insert("server-timing", value);
         }
     }
+    // Tools in other origins read the document, and its errors (see `cors`).
+    if trace.cross_origin {
+        cors::allow_any_origin(response.headers_mut());
+    }
     state.metrics.record(RequestRecord {
         labels: RequestLabels {
             tenant: trace.tenant.unwrap_or_else(|| "_unknown".into()),
@@ -173,8 +180,15 @@ where
     }
     if address.route.len() == 1 && address.route[0] == OPENAPI_DOCUMENT {
         trace.endpoint = OPENAPI_DOCUMENT.into();
+        trace.cross_origin = true;
+        if request.method() == hyper::Method::OPTIONS {
+            return Ok(cors::preflight());
+        }
         if request.method() != hyper::Method::GET {
-            return Err(Problem::MethodNotAllowed(vec!["GET".into()]));
+            return Err(Problem::MethodNotAllowed(vec![
+                "GET".into(),
+                "OPTIONS".into(),
+            ]));
         }
         let server = if address.own_host {
             "/".to_string()
