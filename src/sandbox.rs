@@ -2,6 +2,7 @@
 //! under hard limits. Knows nothing of HTTP or Postgres; it runs a [`Call`] and returns a
 //! [`Reply`] or a [`CallError`] that says exactly what went wrong.
 
+mod call;
 mod code_cache;
 mod compiled;
 mod core;
@@ -9,6 +10,7 @@ mod cpu;
 pub mod engine;
 pub mod entropy;
 mod error;
+mod executor;
 mod function_cache;
 pub mod instance;
 pub mod limits;
@@ -23,10 +25,9 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-use tokio::task::AbortHandle;
 use wasmtime::Engine;
 
+pub use call::{Call, Isolation, Reply, Script};
 pub use entropy::CallSeed;
 pub use error::{CallError, CallErrorKind, SandboxError};
 pub use limits::Limits;
@@ -37,104 +38,12 @@ pub use runtime::PythonRuntime;
 pub use snapshot::SnapshotSource;
 
 pub use crate::host::Capabilities;
-use crate::host::{GuestRequest, GuestResponse};
 use core::SandboxCore;
 pub use core::TenantResidency;
+use executor::{AbortOnDrop, Executor, lower_thread_priority};
 
 /// The folder of the cache directory holding installed package sets.
 pub const PACKAGES_DIR: &str = "packages";
-
-/// How instances are shared between the requests of one endpoint version.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Isolation {
-    /// A fresh instance from the snapshot for every request, dropped afterwards.
-    #[default]
-    Strict,
-    /// Instances are reused by later requests of the same endpoint version.
-    Warm,
-}
-
-/// A handler's source with its SHA-256, computed once: compiled code objects are kept under
-/// the digest of the source they came from, so no caller can be served another script's code
-/// by naming its version the same (as every draft run once was).
-#[derive(Clone, Debug)]
-pub struct Script {
-    source: Arc<str>,
-    sha256: [u8; 32],
-}
-
-impl Script {
-    /// The script `source`, hashed.
-    pub fn new(source: impl Into<Arc<str>>) -> Self {
-        use sha2::{Digest, Sha256};
-        let source = source.into();
-        let sha256 = Sha256::digest(source.as_bytes()).into();
-        Script { source, sha256 }
-    }
-
-    /// The source.
-    pub fn source(&self) -> &Arc<str> {
-        &self.source
-    }
-
-    /// The source's SHA-256.
-    pub fn sha256(&self) -> &[u8; 32] {
-        &self.sha256
-    }
-
-    /// The source's SHA-256, hex.
-    pub fn sha256_hex(&self) -> String {
-        hex::encode(self.sha256)
-    }
-}
-
-impl From<&str> for Script {
-    fn from(source: &str) -> Self {
-        Script::new(source)
-    }
-}
-
-/// One request for a handler.
-#[derive(Clone)]
-pub struct Call {
-    /// Whose snapshot to run in.
-    pub tenant: String,
-    /// The package set of the endpoint version (its snapshot imported the set's preload).
-    pub packages: Option<Arc<PackageSet>>,
-    /// The endpoint's name.
-    pub endpoint: String,
-    /// The endpoint's version: warm instances serve only calls of the same version.
-    pub version: String,
-    /// The handler.
-    pub script: Script,
-    /// Instance sharing.
-    pub isolation: Isolation,
-    /// Limits for this call.
-    pub limits: Limits,
-    /// The request (shared: a replay recording keeps it too).
-    pub request: Arc<GuestRequest>,
-    /// The tenant's databases, secrets and the endpoint's state, as far as it may use them.
-    pub capabilities: Capabilities,
-    /// Where the sandbox writes what the call used (CPU, memory), whatever its outcome.
-    pub meter: Arc<CallMeter>,
-    /// The call's randomness and start time (a replay passes the recorded call's).
-    pub seed: CallSeed,
-}
-
-/// A handler's successful answer.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    /// Status, headers and body.
-    pub response: GuestResponse,
-    /// Captured stdout and stderr.
-    pub output: String,
-    /// Whether a warm instance was reused.
-    pub reused_instance: bool,
-    /// Where the tenant's snapshot came from, and how long it took, if this call had to load
-    /// it (a new tenant, a restart, or after an eviction under the memory budget).
-    pub snapshot_load: Option<(SnapshotSource, std::time::Duration)>,
-}
 
 /// Settings of a [`Sandbox`].
 #[derive(Debug, Clone)]
@@ -375,48 +284,5 @@ impl Sandbox {
             tracing::error!("a sandbox task failed: {e}");
             format!("the sandbox task failed: {e}")
         })
-    }
-}
-
-/// Guest code yields to the front end: a thread of the HTTP server (accepting, checking tokens,
-/// answering 429 or `/healthz`) wakes up ahead of a guest burning its CPU budget instead of
-/// waiting out the kernel's time slice. Among guests, the turns decide.
-fn lower_thread_priority() {
-    let thread = rustix::thread::gettid();
-    if let Err(e) = rustix::process::setpriority_process(Some(thread), SANDBOX_NICE) {
-        tracing::warn!("could not lower the sandbox thread's priority: {e}");
-    }
-}
-
-/// The sandbox threads' nice value (0 is the default, 19 the lowest priority).
-const SANDBOX_NICE: i32 = 10;
-
-/// The sandbox's runtime; shut down without blocking, since it may be dropped inside another.
-struct Executor(Option<tokio::runtime::Runtime>);
-
-impl Executor {
-    fn spawn<Fut>(&self, work: Fut) -> tokio::task::JoinHandle<Fut::Output>
-    where
-        Fut: Future + Send + 'static,
-        Fut::Output: Send + 'static,
-    {
-        self.0.as_ref().expect("present until dropped").spawn(work)
-    }
-}
-
-impl Drop for Executor {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
-/// Aborts a spawned task when the future awaiting it is dropped (a client that went away).
-struct AbortOnDrop(AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

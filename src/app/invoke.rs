@@ -311,8 +311,13 @@ impl HandlerRun {
 impl Invocation {
     /// Writes the call's log entry and meters the call: `status` is what the client got,
     /// `notes` what the server changed of the response (each on a line after the handler's
-    /// output). Gives the handler's outcome back, for its body.
-    pub fn record(mut self, app: &App, status: u16, notes: &[String]) -> Result<Reply, CallError> {
+    /// output). Gives the handler's outcome back, for its body, and what the call used.
+    pub fn record(
+        mut self,
+        app: &App,
+        status: u16,
+        notes: &[String],
+    ) -> (Result<Reply, CallError>, Usage) {
         let usage = self.run.usage();
         app.usage
             .record(&self.log.tenant, &self.log.endpoint, status, &usage);
@@ -340,6 +345,6 @@ impl Invocation {
             log.output.push('\n');
         }
         app.logs.record(self.log);
-        self.run.outcome
+        (self.run.outcome, usage)
     }
 }

@@ -278,8 +278,8 @@ where
         Ok(response) => response.status(),
         Err(problem) => problem.status(),
     };
-    trace.usage = Some(invocation.run.usage());
-    let outcome = invocation.record(app, status.as_u16(), &notes);
+    let (outcome, usage) = invocation.record(app, status.as_u16(), &notes);
+    trace.usage = Some(usage);
     let mut response = response?;
     if let Ok(reply) = outcome {
         *response.body_mut() = Body::from(reply.response.body);
